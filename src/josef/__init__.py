@@ -1,0 +1,30 @@
+"""josef: a Kafka producer for Python."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from josef.errors import KafkaError  # noqa: E402
+from josef.future import RecordFuture, RecordMetadata  # noqa: E402
+from josef.partitioner import murmur2, partition_for_key  # noqa: E402
+from josef.producer import Producer  # noqa: E402
+from josef.serialization import (  # noqa: E402
+    int32_serializer,
+    int_serializer,
+    json_serializer,
+    string_serializer,
+)
+
+__all__ = [
+    "KafkaError",
+    "Producer",
+    "RecordFuture",
+    "RecordMetadata",
+    "__version__",
+    "int32_serializer",
+    "int_serializer",
+    "json_serializer",
+    "murmur2",
+    "partition_for_key",
+    "string_serializer",
+]

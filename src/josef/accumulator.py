@@ -1,0 +1,340 @@
+"""The record accumulator: per-partition queues of batches and the ``buffer.memory`` budget.
+
+User threads append; the sender thread asks which leaders have sendable data (``ready``),
+takes batches out (``drain``), puts failed ones back in sequence order (``reenqueue``) and
+completes them. One lock guards it all; ``send()`` takes it once per record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from josef.errors import BufferExhaustedError, ProducerClosedError
+from josef.future import BatchResult, RecordFuture
+from josef.partitioner import StickyState
+from josef.records import HEADER_SIZE, Record
+
+TopicPartition = tuple[str, int]
+
+
+class ProducerBatch:
+    """Records for one partition that travel in one RecordBatch."""
+
+    __slots__ = ("attempts", "base_sequence", "base_ts", "closed", "created", "encoded", "last_attempt",
+                 "max_ts", "partition", "producer_epoch", "producer_id", "raw_size", "records", "reserved",
+                 "result", "retry_at", "size", "topic", "tp")
+
+    def __init__(self, tp: TopicPartition, now: float) -> None:
+        self.tp = tp
+        self.topic, self.partition = tp
+        self.records: list[Record] = []
+        self.size = HEADER_SIZE  # estimated bytes, uncompressed
+        self.reserved = 0  # bytes of buffer.memory this batch holds
+        self.result = BatchResult(tp[0], tp[1])
+        self.created = now
+        self.attempts = 0
+        self.last_attempt = 0.0
+        self.retry_at = 0.0
+        self.base_ts = -1
+        self.max_ts = -1
+        self.closed = False
+        self.producer_id = -1
+        self.producer_epoch = -1
+        self.base_sequence = -1
+        self.encoded: bytearray | None = None
+        self.raw_size = 0
+
+    @property
+    def record_count(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return f"<ProducerBatch {self.topic}-{self.partition} n={len(self.records)} seq={self.base_sequence}>"
+
+
+class Accumulator:
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        linger: float,
+        buffer_memory: int,
+        wake_sender: Callable[[], None],
+    ) -> None:
+        self.batch_size = max(batch_size, 1)
+        self.linger = linger
+        self.buffer_memory = buffer_memory
+        self.available = buffer_memory
+        self._wake_sender = wake_sender
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)
+        self._deques: dict[TopicPartition, deque[ProducerBatch]] = {}
+        self._sticky: dict[str, StickyState] = {}
+        self.incomplete: set[ProducerBatch] = set()
+        self.waiters = 0  # threads blocked on buffer memory: makes every batch sendable
+        self.flushing = 0
+        self.closed = False
+        # When the sender will look again by itself; appends wake it only if they need it sooner.
+        self.sender_wakes_at = 0.0
+        self._drain_start: dict[int, int] = {}
+        self.buffer_exhausted_total = 0
+
+    def set_waker(self, wake_sender: Callable[[], None]) -> None:
+        self._wake_sender = wake_sender
+
+    # -- user threads --------------------------------------------------------------------------
+
+    def append(
+        self,
+        topic: str,
+        partition: int | None,
+        num_partitions: int,
+        available: Sequence[int],
+        record: Record,
+        size: int,
+        key_size: int,
+        value_size: int,
+        callback: Callable[..., Any] | None,
+        max_block: float,
+    ) -> RecordFuture:
+        wake = False
+        with self._lock:
+            if self.closed:
+                raise ProducerClosedError("send() after close()")
+            if partition is None:
+                sticky = self._sticky.get(topic)
+                if sticky is None:
+                    sticky = self._sticky[topic] = StickyState(StickyState.pick(available, num_partitions))
+                elif sticky.bytes_in >= self.batch_size:
+                    sticky.partition = StickyState.pick(available, num_partitions, sticky.partition)
+                    sticky.bytes_in = 0
+                sticky.bytes_in += size
+                partition = sticky.partition
+            tp = (topic, partition)
+            dq = self._deques.get(tp)
+            if dq is None:
+                dq = self._deques[tp] = deque()
+            deadline = 0.0
+            while True:
+                batch = dq[-1] if dq else None
+                fits = batch is not None and not batch.closed and batch.size + size <= self.batch_size
+                need = size if fits else size + HEADER_SIZE
+                if self.available >= need:
+                    break
+                if not deadline:
+                    deadline = time.monotonic() + max_block
+                self._wait_for_memory(need, deadline, max_block)
+                if self.closed:
+                    raise ProducerClosedError("send() after close()")
+            if not fits:
+                if batch is not None and not batch.closed:
+                    batch.closed = True
+                    wake = True
+                now = time.monotonic()
+                batch = ProducerBatch(tp, now)
+                dq.append(batch)
+                self.incomplete.add(batch)
+                if now + self.linger < self.sender_wakes_at:
+                    wake = True
+            assert batch is not None
+            self.available -= need
+            batch.reserved += need
+            batch.size += size
+            timestamp = record[0]
+            records = batch.records
+            if not records:
+                batch.base_ts = timestamp
+            if timestamp > batch.max_ts:
+                batch.max_ts = timestamp
+            future = RecordFuture(batch.result, len(records), timestamp, key_size, value_size)
+            records.append(record)
+            if callback is not None:
+                batch.result.add(future, callback, True)
+            if batch.size >= self.batch_size:
+                batch.closed = True
+                wake = True
+        if wake:
+            self._wake_sender()
+        return future
+
+    def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
+        self.waiters += 1
+        try:
+            self._wake_sender()  # memory pressure makes every batch sendable now
+            while self.available < need and not self.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.buffer_exhausted_total += 1
+                    raise BufferExhaustedError(
+                        f"buffer.memory exhausted: could not reserve {need} bytes within max.block.ms "
+                        f"({max_block * 1000:.0f} ms); {self.buffer_memory - self.available} of "
+                        f"{self.buffer_memory} bytes are held by records not yet delivered"
+                    )
+                self._space.wait(remaining)
+        finally:
+            self.waiters -= 1
+
+    def snapshot_incomplete(self) -> list[BatchResult]:
+        with self._lock:
+            return [batch.result for batch in self.incomplete]
+
+    def begin_flush(self) -> None:
+        with self._lock:
+            self.flushing += 1
+        self._wake_sender()
+
+    def end_flush(self) -> None:
+        with self._lock:
+            self.flushing -= 1
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._space.notify_all()
+        self._wake_sender()
+
+    # -- sender thread -------------------------------------------------------------------------
+
+    def ready(
+        self,
+        now: float,
+        leader_of: Callable[[TopicPartition], int],
+        can_drain: Callable[[ProducerBatch], bool],
+    ) -> tuple[set[int], float, bool]:
+        """Leaders with sendable data, seconds until the next batch may become sendable, and
+        whether some queued partition has no known leader."""
+        ready: set[int] = set()
+        next_check = 3600.0
+        unknown_leader = False
+        with self._lock:
+            urgent = self.waiters > 0 or self.flushing > 0 or self.closed
+            linger = self.linger
+            for tp, dq in self._deques.items():
+                if not dq:
+                    continue
+                leader = leader_of(tp)
+                if leader < 0:
+                    unknown_leader = True
+                    continue
+                if leader in ready:
+                    continue
+                head = dq[0]
+                if not can_drain(head):
+                    continue
+                if head.attempts > 0:
+                    if now < head.retry_at:
+                        next_check = min(next_check, head.retry_at - now)
+                        continue
+                    ready.add(leader)
+                    continue
+                if urgent or head.closed or len(dq) > 1:
+                    ready.add(leader)
+                    continue
+                waited = now - head.created
+                if waited >= linger:
+                    ready.add(leader)
+                else:
+                    next_check = min(next_check, linger - waited)
+        return ready, next_check, unknown_leader
+
+    def drain(
+        self,
+        node: int,
+        partitions: Sequence[TopicPartition],
+        max_size: int,
+        now: float,
+        can_drain: Callable[[ProducerBatch], bool],
+    ) -> list[ProducerBatch]:
+        """Take at most one batch per partition led by ``node``, up to ``max_size`` bytes,
+        starting where the last drain of this node stopped so no partition starves."""
+        drained: list[ProducerBatch] = []
+        if not partitions:
+            return drained
+        total = 0
+        with self._lock:
+            start = self._drain_start.get(node, 0) % len(partitions)
+            count = len(partitions)
+            for i in range(count):
+                tp = partitions[(start + i) % count]
+                dq = self._deques.get(tp)
+                if not dq:
+                    continue
+                head = dq[0]
+                if head.attempts > 0 and now < head.retry_at:
+                    continue
+                if drained and total + head.size > max_size:
+                    self._drain_start[node] = start + i
+                    break
+                if not can_drain(head):
+                    continue
+                dq.popleft()
+                head.closed = True
+                total += head.size
+                drained.append(head)
+            else:
+                self._drain_start[node] = start + 1
+        return drained
+
+    def reenqueue(self, batch: ProducerBatch, now: float, delay: float) -> None:
+        """Put a failed batch back at the front of its queue, in sequence order, to be sent
+        again no sooner than ``delay`` seconds from now."""
+        batch.attempts += 1
+        batch.last_attempt = now
+        batch.retry_at = now + delay
+        with self._lock:
+            dq = self._deques.setdefault(batch.tp, deque())
+            if batch.base_sequence >= 0:
+                index = 0
+                for queued in dq:
+                    if queued.base_sequence < 0 or queued.base_sequence > batch.base_sequence:
+                        break
+                    index += 1
+                dq.insert(index, batch)
+            else:
+                dq.appendleft(batch)
+
+    def expire(self, now: float, delivery_timeout: float) -> tuple[list[ProducerBatch], float]:
+        """Queued batches whose ``delivery.timeout.ms`` ran out, taken out of their queues, and
+        when the next queued batch will run out."""
+        expired: list[ProducerBatch] = []
+        next_expiry = now + 3600.0
+        with self._lock:
+            for dq in self._deques.values():
+                while dq and now - dq[0].created >= delivery_timeout:
+                    expired.append(dq.popleft())
+                if dq:
+                    next_expiry = min(next_expiry, dq[0].created + delivery_timeout)
+        return expired, next_expiry
+
+    def complete(self, batch: ProducerBatch) -> None:
+        """Give a finished batch's memory back and wake threads waiting for it."""
+        with self._lock:
+            self.incomplete.discard(batch)
+            self.available += batch.reserved
+            batch.reserved = 0
+            if self.waiters:
+                self._space.notify_all()
+
+    def abort_all(self) -> list[ProducerBatch]:
+        """Take every queued batch out (forced close)."""
+        with self._lock:
+            batches = [batch for dq in self._deques.values() for batch in dq]
+            for dq in self._deques.values():
+                dq.clear()
+        return batches
+
+    def has_queued(self) -> bool:
+        with self._lock:
+            return any(self._deques.values())
+
+    def queued_partitions(self) -> Iterable[TopicPartition]:
+        with self._lock:
+            return [tp for tp, dq in self._deques.items() if dq]
+
+    def queued_batches(self) -> int:
+        with self._lock:
+            return sum(len(dq) for dq in self._deques.values())

@@ -1,0 +1,249 @@
+"""Producer configuration: the Java client's names and defaults, validated in one place.
+
+Users pass Java names (``{"linger.ms": 5}``) or keyword arguments with underscores
+(``linger_ms=5``). Values may be strings, as in a Java ``.properties`` file. Every problem
+raises ``ValueError`` naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("josef.config")
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+_Parser = Callable[[str, Any], Any]
+
+
+def _int(lo: int, hi: int = INT64_MAX) -> _Parser:
+    def parse(key: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}: expected an integer, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"{key}: {number} is out of range [{lo}, {hi}]")
+        return number
+
+    return parse
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{key}: expected true or false, got {value!r}")
+
+
+def _choice(*allowed: str) -> _Parser:
+    def parse(key: str, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _opt_str(key: str, value: Any) -> str | None:
+    return None if value is None else _str(key, value)
+
+
+def _servers(key: str, value: Any) -> list[tuple[str, int]]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    servers = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{key}: {text!r} is not host:port")
+        servers.append((host.strip("[]"), int(port)))
+    if not servers:
+        raise ValueError(f"{key}: at least one host:port is required")
+    return servers
+
+
+def _acks(key: str, value: Any) -> int:
+    text = str(value).strip().lower()
+    if text in ("all", "-1"):
+        return -1
+    if text in ("0", "1"):
+        return int(text)
+    raise ValueError(f"{key}: {value!r} is not one of all, -1, 0, 1")
+
+
+def _callable(key: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError(f"{key}: expected a callable, got {type(value).__name__}")
+    return value
+
+
+def _partitioner(key: str, value: Any) -> Any:
+    if callable(value):
+        return value
+    return _choice("sticky", "round_robin", "murmur2_random")(key, value)
+
+
+@dataclass(frozen=True)
+class _Option:
+    parse: _Parser
+    default: Any
+    secret: bool = False
+
+
+# Java name -> option. Defaults are the Java 4.x client's, except where noted.
+OPTIONS: dict[str, _Option] = {
+    "bootstrap.servers": _Option(_servers, None),
+    "client.id": _Option(_str, ""),
+    "acks": _Option(_acks, -1),
+    "enable.idempotence": _Option(_bool, True),
+    "linger.ms": _Option(_int(0), 5),
+    "batch.size": _Option(_int(0, INT32_MAX), 16384),
+    "buffer.memory": _Option(_int(0), 33554432),
+    "max.block.ms": _Option(_int(0), 60000),
+    "max.request.size": _Option(_int(1, INT32_MAX), 1048576),
+    "compression.type": _Option(_choice("none", "gzip", "snappy", "lz4", "zstd"), "none"),
+    "compression.gzip.level": _Option(_int(-1, 9), -1),
+    "compression.lz4.level": _Option(_int(1, 17), 9),
+    "compression.zstd.level": _Option(_int(-131072, 22), 3),
+    "retries": _Option(_int(0, INT32_MAX), INT32_MAX),
+    "retry.backoff.ms": _Option(_int(0), 100),
+    "retry.backoff.max.ms": _Option(_int(0), 1000),
+    "request.timeout.ms": _Option(_int(0, INT32_MAX), 30000),
+    "delivery.timeout.ms": _Option(_int(0, INT32_MAX), 120000),
+    "max.in.flight.requests.per.connection": _Option(_int(1, INT32_MAX), 5),
+    "metadata.max.age.ms": _Option(_int(0), 300000),
+    "metadata.max.idle.ms": _Option(_int(5000), 300000),
+    "connections.max.idle.ms": _Option(_int(-1), 540000),
+    "reconnect.backoff.ms": _Option(_int(0), 50),
+    "reconnect.backoff.max.ms": _Option(_int(0), 1000),
+    "socket.connection.setup.timeout.ms": _Option(_int(0), 10000),
+    "send.buffer.bytes": _Option(_int(-1, INT32_MAX), 131072),
+    "receive.buffer.bytes": _Option(_int(-1, INT32_MAX), 32768),
+    "partitioner": _Option(_partitioner, "sticky"),
+    "partitioner.ignore.keys": _Option(_bool, False),
+    "transactional.id": _Option(_opt_str, None),
+    "transaction.timeout.ms": _Option(_int(1, INT32_MAX), 60000),
+    "key.serializer": _Option(_callable, None),
+    "value.serializer": _Option(_callable, None),
+    "security.protocol": _Option(_choice("plaintext"), "plaintext"),
+    "sasl.password": _Option(_opt_str, None, secret=True),
+}
+
+@dataclass
+class ProducerConfig:
+    """A validated configuration. Read values with ``config["linger.ms"]``."""
+
+    values: dict[str, Any]
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __repr__(self) -> str:
+        shown = {
+            key: ("[hidden]" if OPTIONS[key].secret and value is not None else value)
+            for key, value in self.values.items()
+            if key in self.explicit
+        }
+        return f"ProducerConfig({shown!r})"
+
+    @property
+    def idempotent(self) -> bool:
+        return bool(self.values["enable.idempotence"])
+
+    @classmethod
+    def from_user(cls, config: Mapping[str, Any] | None = None, **kwargs: Any) -> ProducerConfig:
+        given: dict[str, Any] = {}
+        for key, value in (config or {}).items():
+            given[_canonical(key)] = value
+        for key, value in kwargs.items():
+            name = _canonical(key.replace("_", "."))
+            if name in given:
+                raise ValueError(f"{name}: given twice (as a config key and as keyword {key})")
+            given[name] = value
+        values = {key: option.default for key, option in OPTIONS.items()}
+        for key, value in given.items():
+            values[key] = OPTIONS[key].parse(key, value)
+        result = cls(values, frozenset(given))
+        result._validate()
+        return result
+
+    def _validate(self) -> None:
+        v, explicit = self.values, self.explicit
+        if v["bootstrap.servers"] is None:
+            raise ValueError("bootstrap.servers: required (a list of host:port)")
+        if not v["client.id"]:
+            v["client.id"] = f"josef-producer-{v['transactional.id'] or _next_client_number()}"
+        if v["transactional.id"] is not None and "enable.idempotence" not in explicit:
+            v["enable.idempotence"] = True
+        if v["enable.idempotence"]:
+            conflicts = [
+                ("acks", v["acks"] != -1, "acks must be all"),
+                ("retries", v["retries"] == 0, "retries must be > 0"),
+                (
+                    "max.in.flight.requests.per.connection",
+                    v["max.in.flight.requests.per.connection"] > 5,
+                    "max.in.flight.requests.per.connection must be <= 5",
+                ),
+            ]
+            for key, bad, why in conflicts:
+                if not bad:
+                    continue
+                if "enable.idempotence" in explicit or v["transactional.id"] is not None:
+                    reason = "transactional.id" if v["transactional.id"] is not None else "enable.idempotence"
+                    raise ValueError(f"{key}: conflicts with {reason}=true ({why})")
+                if key == "max.in.flight.requests.per.connection":
+                    raise ValueError(f"{key}: conflicts with enable.idempotence=true, the default ({why})")
+                log.info("idempotence disabled: %s conflicts with the default enable.idempotence=true", key)
+                v["enable.idempotence"] = False
+                break
+        if v["transactional.id"] is not None and not v["enable.idempotence"]:
+            raise ValueError("transactional.id: requires enable.idempotence=true")
+        floor = v["linger.ms"] + v["request.timeout.ms"]
+        if v["delivery.timeout.ms"] < floor:
+            if "delivery.timeout.ms" in explicit:
+                raise ValueError(
+                    f"delivery.timeout.ms: must be >= linger.ms + request.timeout.ms ({floor}), "
+                    f"got {v['delivery.timeout.ms']}"
+                )
+            v["delivery.timeout.ms"] = floor
+        if "reconnect.backoff.ms" in explicit and "reconnect.backoff.max.ms" not in explicit:
+            v["reconnect.backoff.max.ms"] = v["reconnect.backoff.ms"]
+        if v["retry.backoff.ms"] > v["retry.backoff.max.ms"]:
+            v["retry.backoff.ms"] = v["retry.backoff.max.ms"]
+
+
+def _canonical(key: str) -> str:
+    if key in OPTIONS:
+        return key
+    # The Java names spell sub-words with dots; accept "max_in_flight..." style too.
+    for name in OPTIONS:
+        if name.replace(".", "_") == key.replace(".", "_"):
+            return name
+    raise ValueError(f"{key}: unknown configuration key")
+
+
+_client_counter = 0
+
+
+def _next_client_number() -> int:
+    global _client_counter
+    _client_counter += 1
+    return _client_counter

@@ -1,0 +1,293 @@
+"""One connection to one broker: a non-blocking socket, pipelined requests, version negotiation.
+
+The sender thread owns every connection and drives it from its selector loop. A connection
+opens with ApiVersions (falling back to the broker's advertised version when ours is too
+new), then carries any number of requests up to ``max.in.flight.requests.per.connection``.
+Responses come back in request order; each completes its request's callback.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from josef import __version__
+from josef.errors import KafkaConnectionError, KafkaError, ProtocolError, UnsupportedVersionError, error_for_code
+from josef.protocol import ApiKey, FrameReader, decode_response, encode_request, negotiate_version
+
+log = logging.getLogger("josef.connection")
+
+ResponseCallback = Callable[[dict[str, Any] | None, KafkaError | None], None]
+
+CONNECTING, HANDSHAKE, READY, CLOSED = "connecting", "handshake", "ready", "closed"
+
+_API_VERSIONS_MAX = 4
+
+
+@dataclass
+class InFlight:
+    correlation_id: int
+    api_key: int
+    version: int
+    callback: ResponseCallback
+    sent_at: float
+
+
+class BrokerConnection:
+    def __init__(
+        self,
+        node_id: int,
+        host: str,
+        port: int,
+        *,
+        client_id: str,
+        max_in_flight: int,
+        send_buffer: int,
+        receive_buffer: int,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.max_in_flight = max_in_flight
+        self._send_buffer = send_buffer
+        self._receive_buffer = receive_buffer
+        self.state = CLOSED
+        self.sock: socket.socket | None = None
+        self.versions: dict[int, int] = {}  # api key -> version both sides speak
+        self.finalized_features: dict[str, int] = {}
+        self.in_flight: deque[InFlight] = deque()
+        # acks=0 requests: (end of the request in the output buffer, callback to run once written).
+        self._unanswered: deque[tuple[int, ResponseCallback]] = deque()
+        self._out = bytearray()
+        self._reader = FrameReader()
+        self._correlation = 0
+        self.connect_started = 0.0
+        self.last_activity = 0.0
+        self.on_ready: Callable[[BrokerConnection], None] | None = None
+        self.on_close: Callable[[BrokerConnection, KafkaError], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<BrokerConnection node={self.node_id} {self.host}:{self.port} {self.state}>"
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.state == READY
+
+    def can_send(self) -> bool:
+        return self.state == READY and len(self.in_flight) < self.max_in_flight
+
+    @property
+    def wants_write(self) -> bool:
+        return self.state == CONNECTING or bool(self._out)
+
+    def connect(self, now: float) -> None:
+        """Start a non-blocking connect; the selector reports when it is done."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
+            family, _, _, _, address = infos[0]
+        except OSError as exc:
+            raise KafkaConnectionError(f"cannot resolve {self.host}:{self.port}: {exc}") from exc
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._send_buffer > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
+        if self._receive_buffer > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
+        self.sock = sock
+        self.state = CONNECTING
+        self.connect_started = now
+        self.last_activity = now
+        code = sock.connect_ex(address)
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            self.close(KafkaConnectionError(f"connect to {self.host}:{self.port} failed: {errno.errorcode.get(code)}"))
+            raise KafkaConnectionError(f"connect to {self.host}:{self.port} failed: {errno.errorcode.get(code)}")
+
+    def _connected(self, now: float) -> None:
+        self.state = HANDSHAKE
+        self._send_api_versions(_API_VERSIONS_MAX, now)
+
+    def _send_api_versions(self, version: int, now: float) -> None:
+        body = {"client_software_name": "josef", "client_software_version": __version__}
+        self._enqueue(ApiKey.API_VERSIONS, version, body, self._on_api_versions, now, handshake=True)
+
+    def _on_api_versions(self, response: dict[str, Any] | None, error: KafkaError | None) -> None:
+        if error is not None or response is None:
+            return  # the connection is closing already
+        code = response.get("error_code", 0)
+        if code == 35:  # our ApiVersions is too new: the broker listed what it speaks
+            broker_max = next((k["max_version"] for k in response["api_keys"] if k["api_key"] == 18), 0)
+            self._send_api_versions(min(broker_max, _API_VERSIONS_MAX - 1), self.last_activity)
+            return
+        if code:
+            self.close(error_for_code(code, "ApiVersions failed"))
+            return
+        versions = {}
+        for entry in response["api_keys"]:
+            version = negotiate_version(entry["api_key"], entry["min_version"], entry["max_version"])
+            if version is not None:
+                versions[entry["api_key"]] = version
+        self.versions = versions
+        self.finalized_features = {
+            f["name"]: f["max_version_level"] for f in response.get("finalized_features") or ()
+        }
+        if ApiKey.PRODUCE not in versions or ApiKey.METADATA not in versions:
+            self.close(UnsupportedVersionError(
+                f"broker {self.host}:{self.port} speaks no Produce/Metadata version josef supports "
+                "(Kafka 2.1 or newer is required)"
+            ))
+            return
+        self.state = READY
+        if self.on_ready is not None:
+            self.on_ready(self)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def send(
+        self,
+        api_key: int,
+        body: Mapping[str, Any],
+        callback: ResponseCallback,
+        now: float,
+        *,
+        version: int | None = None,
+        expect_response: bool = True,
+    ) -> None:
+        if self.state != READY:
+            raise KafkaConnectionError(f"connection to node {self.node_id} is not ready")
+        if version is None:
+            version = self.versions.get(api_key)
+            if version is None:
+                raise UnsupportedVersionError(f"broker {self.node_id} does not support API {ApiKey(api_key).name}")
+        self._enqueue(api_key, version, body, callback, now, expect_response=expect_response)
+
+    def _enqueue(
+        self,
+        api_key: int,
+        version: int,
+        body: Mapping[str, Any],
+        callback: ResponseCallback,
+        now: float,
+        *,
+        handshake: bool = False,
+        expect_response: bool = True,
+    ) -> None:
+        self._correlation = (self._correlation + 1) & 0x7FFFFFFF
+        frame = encode_request(api_key, version, self._correlation, self.client_id, body)
+        self._out += frame
+        if expect_response:
+            self.in_flight.append(InFlight(self._correlation, api_key, version, callback, now))
+        else:
+            # acks=0: the broker never answers; the request is done once written.
+            self._unanswered.append((len(self._out), callback))
+        self.flush(now)
+
+    def flush(self, now: float) -> None:
+        """Write as much queued output as the socket takes."""
+        if not self._out or self.sock is None or self.state == CONNECTING:
+            return
+        try:
+            sent = self.sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.close(KafkaConnectionError(f"write to node {self.node_id} failed: {exc}"))
+            return
+        del self._out[:sent]
+        self.last_activity = now
+        if self._unanswered:
+            done = []
+            while self._unanswered and self._unanswered[0][0] <= sent:
+                done.append(self._unanswered.popleft()[1])
+            self._unanswered = deque((end - sent, cb) for end, cb in self._unanswered)
+            for callback in done:
+                callback({}, None)
+
+    # -- selector events -----------------------------------------------------------------------
+
+    def on_writable(self, now: float) -> None:
+        if self.state == CONNECTING:
+            assert self.sock is not None
+            code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                self.close(KafkaConnectionError(
+                    f"connect to node {self.node_id} ({self.host}:{self.port}) failed: "
+                    f"{errno.errorcode.get(code, code)}"
+                ))
+                return
+            self._connected(now)
+        self.flush(now)
+
+    def on_readable(self, now: float) -> None:
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.close(KafkaConnectionError(f"read from node {self.node_id} failed: {exc}"))
+            return
+        if not data:
+            self.close(KafkaConnectionError(f"node {self.node_id} ({self.host}:{self.port}) closed the connection"))
+            return
+        self.last_activity = now
+        try:
+            self._reader.feed(data)
+            while self.state != CLOSED:
+                frame = self._reader.next_frame()
+                if frame is None:
+                    break
+                self._on_frame(frame)
+        except ProtocolError as exc:
+            self.close(ProtocolError(f"node {self.node_id} sent a malformed response: {exc}"))
+
+    def _on_frame(self, frame: bytes) -> None:
+        if not self.in_flight:
+            raise ProtocolError("response without a request")
+        request = self.in_flight.popleft()
+        correlation_id, body = decode_response(request.api_key, request.version, frame)
+        if correlation_id != request.correlation_id:
+            raise ProtocolError(
+                f"correlation id {correlation_id} does not match the oldest request ({request.correlation_id})"
+            )
+        request.callback(body, None)
+
+    def timed_out(self, now: float, request_timeout: float, setup_timeout: float) -> bool:
+        if self.state in (CONNECTING, HANDSHAKE):
+            return now - self.connect_started > setup_timeout
+        return bool(self.in_flight) and now - self.in_flight[0].sent_at > request_timeout
+
+    def close(self, error: KafkaError) -> None:
+        """Close the socket and fail every request still waiting for an answer."""
+        if self.state == CLOSED:
+            return
+        was = self.state
+        self.state = CLOSED
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        pending = list(self.in_flight)
+        self.in_flight.clear()
+        unanswered = [cb for _, cb in self._unanswered]
+        self._unanswered.clear()
+        self._out.clear()
+        self._reader = FrameReader()
+        log.debug("closing %r (was %s): %s", self, was, error)
+        for request in pending:
+            request.callback(None, error)
+        for callback in unanswered:
+            callback(None, error)
+        if self.on_close is not None:
+            self.on_close(self, error)
+

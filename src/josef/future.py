@@ -1,0 +1,154 @@
+"""Delivery results: one completion per batch, one tiny future per record.
+
+A ``concurrent.futures.Future`` per record costs a lock and a condition each; at hundreds of
+thousands of records a second that is most of the send path. Instead every batch owns one
+:class:`BatchResult`, and a :class:`RecordFuture` is just (batch result, index), as in the
+Java client's ``FutureRecordMetadata``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from josef.errors import KafkaTimeoutError
+
+log = logging.getLogger("josef.producer")
+
+
+class RecordMetadata(NamedTuple):
+    """Where a record landed. ``offset`` is -1 with ``acks=0`` (the broker does not answer)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    serialized_key_size: int
+    serialized_value_size: int
+
+
+DeliveryCallback = Callable[["RecordMetadata | None", "BaseException | None"], Any]
+
+
+class BatchResult:
+    """The outcome of one batch, shared by all its records.
+
+    ``offsets`` is only set when records of one batch ended with different outcomes (a batch
+    split after MESSAGE_TOO_LARGE); then ``errors`` may hold per-record exceptions too.
+    """
+
+    __slots__ = ("_event", "_lock", "_waiters", "base_offset", "errors", "exception", "log_append_time", "offsets",
+                 "partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.base_offset = -1
+        self.log_append_time = -1
+        self.exception: BaseException | None = None
+        self.offsets: list[int] | None = None
+        self.errors: list[BaseException | None] | None = None
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        # (future, callback, is_delivery_callback): delivery callbacks get (metadata, exception),
+        # add_done_callback functions get the future.
+        self._waiters: list[tuple[RecordFuture, Callable[..., Any], bool]] = []
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None) -> bool:
+        return self._event.wait(timeout)
+
+    def add(self, future: RecordFuture, callback: Callable[..., Any], delivery: bool) -> bool:
+        """Register a waiter; False if already done (then the caller runs it itself)."""
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self._waiters.append((future, callback, delivery))
+            return True
+
+    def complete(self, base_offset: int, log_append_time: int, exception: BaseException | None) -> None:
+        """Resolve every record of the batch and run their callbacks, in record order."""
+        self.base_offset = base_offset
+        self.log_append_time = log_append_time
+        self.exception = exception
+        with self._lock:
+            self._event.set()
+            waiters, self._waiters = self._waiters, []
+        if len(waiters) > 1:
+            waiters.sort(key=_index_of)
+        for future, callback, delivery in waiters:
+            run_callback(future, callback, delivery)
+
+
+def _index_of(waiter: tuple[RecordFuture, Callable[..., Any], bool]) -> int:
+    return waiter[0]._index
+
+
+def run_callback(future: RecordFuture, callback: Callable[..., Any], delivery: bool) -> None:
+    try:
+        if delivery:
+            callback(future._metadata(), future._error())
+        else:
+            callback(future)
+    except Exception:
+        log.exception("a delivery callback raised; the producer goes on")
+
+
+class RecordFuture:
+    """The pending result of one ``send()``: ``result()``, ``exception()``, ``done()``,
+    ``add_done_callback()``, like ``concurrent.futures.Future`` but without a lock per record."""
+
+    __slots__ = ("_batch", "_index", "_key_size", "_timestamp", "_value_size")
+
+    def __init__(self, batch: BatchResult, index: int, timestamp: int, key_size: int, value_size: int) -> None:
+        self._batch = batch
+        self._index = index
+        self._timestamp = timestamp
+        self._key_size = key_size
+        self._value_size = value_size
+
+    def done(self) -> bool:
+        return self._batch.done()
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        if not self._batch.wait(timeout):
+            raise KafkaTimeoutError(f"no delivery result within {timeout} s (the record is still pending)")
+        error = self._error()
+        if error is not None:
+            raise error
+        return self._metadata()  # type: ignore[return-value]
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self._batch.wait(timeout):
+            raise KafkaTimeoutError(f"no delivery result within {timeout} s (the record is still pending)")
+        return self._error()
+
+    def add_done_callback(self, fn: Callable[[RecordFuture], Any]) -> None:
+        """Call ``fn(future)`` once the record is resolved (at once if it already is)."""
+        if not self._batch.add(self, fn, False):
+            run_callback(self, fn, False)
+
+    def _error(self) -> BaseException | None:
+        batch = self._batch
+        if batch.errors is not None:
+            return batch.errors[self._index]
+        return batch.exception
+
+    def _metadata(self) -> RecordMetadata | None:
+        batch = self._batch
+        if self._error() is not None:
+            return None
+        if batch.offsets is not None:
+            offset = batch.offsets[self._index]
+        else:
+            offset = batch.base_offset + self._index if batch.base_offset >= 0 else -1
+        timestamp = batch.log_append_time if batch.log_append_time >= 0 else self._timestamp
+        return RecordMetadata(batch.topic, batch.partition, offset, timestamp, self._key_size, self._value_size)
+
+    def __repr__(self) -> str:
+        state = "pending" if not self.done() else ("failed" if self._error() else "done")
+        return f"<RecordFuture {self._batch.topic}-{self._batch.partition}#{self._index} {state}>"

@@ -1,0 +1,170 @@
+"""The producer's view of the cluster: brokers, partition counts and leaders.
+
+The sender thread writes it from Metadata responses; user threads read partition counts and
+block (up to ``max.block.ms``) for topics they have not seen yet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from josef.errors import BrokerError, KafkaError, MetadataTimeoutError, error_for_code
+
+TopicPartition = tuple[str, int]
+
+# Topic errors that mean "not there yet": keep asking until max.block.ms.
+_TRANSIENT_TOPIC_ERRORS = {3, 5, 9}
+
+
+@dataclass
+class TopicInfo:
+    leaders: list[int]  # by partition index; -1 when the partition has no leader
+    epochs: list[int]
+    available: list[int]  # partitions that have a leader
+    topic_id: bytes = b"\x00" * 16
+
+
+@dataclass
+class Broker:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass
+class ClusterMetadata:
+    bootstrap: list[tuple[str, int]]
+    max_age: float
+    brokers: dict[int, Broker] = field(default_factory=dict)
+    topics: dict[str, TopicInfo] = field(default_factory=dict)
+    topic_errors: dict[str, KafkaError] = field(default_factory=dict)
+    cluster_id: str | None = None
+    # Topics the producer uses, with the last time it asked for them (metadata.max.idle.ms).
+    wanted: dict[str, float] = field(default_factory=dict)
+    updated_at: float = 0.0
+    update_requested: bool = True
+    version: int = 0
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _leaders: dict[TopicPartition, int] = field(default_factory=dict)
+    _by_node: dict[int, list[TopicPartition]] = field(default_factory=dict)
+
+    # -- user threads --------------------------------------------------------------------------
+
+    def partitions(self, topic: str, max_block: float, wake: Any) -> TopicInfo:
+        """The topic's partitions, waiting for metadata if it is new."""
+        info = self.topics.get(topic)
+        if info is not None:
+            return info
+        deadline = time.monotonic() + max_block
+        with self._cond:
+            self.wanted[topic] = time.monotonic()
+            self.update_requested = True
+            self.topic_errors.pop(topic, None)
+            wake()
+            while True:
+                info = self.topics.get(topic)
+                if info is not None:
+                    return info
+                error = self.topic_errors.get(topic)
+                if error is not None and not error.retriable:
+                    raise error
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    detail = f" (last error: {error})" if error is not None else ""
+                    raise MetadataTimeoutError(
+                        f"topic {topic!r} not present in metadata after {max_block * 1000:.0f} ms "
+                        f"(max.block.ms){detail}"
+                    )
+                self._cond.wait(remaining)
+
+    # -- sender thread -------------------------------------------------------------------------
+
+    def leader_of(self, tp: TopicPartition) -> int:
+        return self._leaders.get(tp, -1)
+
+    def partitions_led_by(self, node: int) -> list[TopicPartition]:
+        return self._by_node.get(node, [])
+
+    def needs_update(self, now: float) -> bool:
+        return self.update_requested or now - self.updated_at >= self.max_age
+
+    def request_update(self) -> None:
+        self.update_requested = True
+
+    def topics_to_request(self) -> list[str]:
+        return sorted(self.wanted)
+
+    def update(self, response: Mapping[str, Any], now: float) -> None:
+        """Apply a Metadata response."""
+        brokers = {
+            b["node_id"]: Broker(b["node_id"], b["host"], b["port"], b.get("rack")) for b in response["brokers"]
+        }
+        topics = dict(self.topics)
+        errors: dict[str, KafkaError] = {}
+        for topic in response["topics"]:
+            name = topic["name"]
+            if topic["error_code"]:
+                error: BrokerError = error_for_code(topic["error_code"])
+                errors[name] = error
+                if topic["error_code"] not in _TRANSIENT_TOPIC_ERRORS:
+                    topics.pop(name, None)
+                continue
+            parts = sorted(topic["partitions"], key=lambda p: p["partition_index"])
+            if not parts or [p["partition_index"] for p in parts] != list(range(len(parts))):
+                errors[name] = error_for_code(5, f"incomplete partition list for {name!r}")
+                continue
+            leaders = [p["leader_id"] if p["leader_id"] in brokers else -1 for p in parts]
+            topics[name] = TopicInfo(
+                leaders=leaders,
+                epochs=[p.get("leader_epoch", -1) for p in parts],
+                available=[i for i, leader in enumerate(leaders) if leader >= 0],
+                topic_id=topic.get("topic_id") or b"\x00" * 16,
+            )
+        with self._cond:
+            self.brokers = brokers
+            self.topics = topics
+            self.topic_errors.update(errors)
+            self.cluster_id = response.get("cluster_id")
+            self.updated_at = now
+            self.update_requested = any(
+                info.available != list(range(len(info.leaders))) for info in topics.values()
+            ) or any(e.retriable for e in errors.values())
+            self._rebuild_index()
+            self.version += 1
+            self._cond.notify_all()
+
+    def fail_topic_waiters(self, error: KafkaError) -> None:
+        """Wake blocked senders with an error that will not go away (e.g. authorization)."""
+        with self._cond:
+            for topic in self.wanted:
+                if topic not in self.topics:
+                    self.topic_errors[topic] = error
+            self._cond.notify_all()
+
+    def set_leader(self, tp: TopicPartition, leader: int, epoch: int) -> None:
+        """Apply a leader hint from a Produce response (KIP-951) if it is newer."""
+        info = self.topics.get(tp[0])
+        if info is None or not 0 <= tp[1] < len(info.leaders) or leader not in self.brokers:
+            return
+        if epoch <= info.epochs[tp[1]]:
+            return
+        info.leaders[tp[1]] = leader
+        info.epochs[tp[1]] = epoch
+        with self._cond:
+            self._rebuild_index()
+
+    def _rebuild_index(self) -> None:
+        leaders: dict[TopicPartition, int] = {}
+        by_node: dict[int, list[TopicPartition]] = {}
+        for name, info in self.topics.items():
+            for partition, leader in enumerate(info.leaders):
+                leaders[(name, partition)] = leader
+                if leader >= 0:
+                    by_node.setdefault(leader, []).append((name, partition))
+        self._leaders = leaders
+        self._by_node = by_node

@@ -1,0 +1,233 @@
+"""The public synchronous producer.
+
+``send()`` serializes, picks a partition and appends to the accumulator under one lock; it
+never encodes, compresses or touches a socket. The sender thread does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from josef.accumulator import Accumulator
+from josef.config import ProducerConfig
+from josef.errors import ProducerClosedError, RecordTooLargeError
+from josef.future import BatchResult, RecordFuture, RecordMetadata
+from josef.metadata import ClusterMetadata
+from josef.partitioner import RoundRobin, murmur2
+from josef.records import HEADER_SIZE, RECORD_OVERHEAD, header_bytes
+from josef.sender import Sender
+from josef.serialization import normalize_headers, to_bytes
+
+log = logging.getLogger("josef.producer")
+
+# Bytes a record adds to a batch beyond key, value and headers, for typical small records.
+_RECORD_FRAMING_ESTIMATE = 10
+
+
+class Producer:
+    """A Kafka producer.
+
+    Configure it with the Java client's names, as a mapping or as keyword arguments with
+    underscores::
+
+        with Producer({"bootstrap.servers": "127.0.0.1:9092", "linger.ms": 10}) as producer:
+            producer.send("orders", b"{...}", key=b"42")
+
+    Every ``send()`` returns a :class:`~josef.future.RecordFuture` and, if given, calls
+    ``callback(metadata, exception)`` exactly once, on the sender thread.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        self.config = ProducerConfig.from_user(config, **kwargs)
+        cfg = self.config
+        self._key_serializer: Callable[[Any], bytes | None] = cfg["key.serializer"] or to_bytes
+        self._value_serializer: Callable[[Any], bytes | None] = cfg["value.serializer"] or to_bytes
+        self._max_block = cfg["max.block.ms"] / 1000
+        self._max_request_size: int = cfg["max.request.size"]
+        self._buffer_memory: int = cfg["buffer.memory"]
+        partitioner = cfg["partitioner"]
+        self._custom_partitioner = partitioner if callable(partitioner) else None
+        self._round_robin = RoundRobin() if partitioner == "round_robin" else None
+        self._ignore_keys: bool = cfg["partitioner.ignore.keys"]
+        self._metadata = ClusterMetadata(cfg["bootstrap.servers"], cfg["metadata.max.age.ms"] / 1000)
+        self._accumulator = Accumulator(
+            batch_size=cfg["batch.size"],
+            linger=cfg["linger.ms"] / 1000,
+            buffer_memory=cfg["buffer.memory"],
+            wake_sender=lambda: None,
+        )
+        self._sender = Sender(cfg, self._metadata, self._accumulator)
+        self._accumulator.set_waker(self._sender.wake)
+        self._topics = self._metadata.topics
+        self._closed = False
+        self._sender.start()
+
+    def __repr__(self) -> str:
+        return f"<josef.Producer client.id={self.config['client.id']!r} {self.config!r}>"
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+        callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None = None,
+    ) -> RecordFuture:
+        """Queue one record; returns at once unless metadata or buffer memory must be waited for.
+
+        Raises ``SerializationError`` or ``ValueError`` for bad input, ``MetadataTimeoutError``
+        or ``BufferExhaustedError`` after ``max.block.ms``. A record too large to ever send
+        fails alone: its future and callback get ``RecordTooLargeError``.
+        """
+        if self._closed:
+            raise ProducerClosedError("send() after close()")
+        key_bytes = self._key_serializer(key) if key is not None else None
+        value_bytes = self._value_serializer(value) if value is not None else None
+        if key_bytes is not None and type(key_bytes) is not bytes:
+            key_bytes = to_bytes(key_bytes)
+        if value_bytes is not None and type(value_bytes) is not bytes:
+            value_bytes = to_bytes(value_bytes)
+        info = self._topics.get(topic)
+        if info is None:
+            if not isinstance(topic, str) or not topic:
+                raise ValueError(f"topic must be a non-empty str, got {topic!r}")
+            info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+        num_partitions = len(info.leaders)
+        if partition is not None:
+            if type(partition) is not int or not 0 <= partition < num_partitions:
+                raise ValueError(
+                    f"partition {partition!r} does not exist: topic {topic!r} has {num_partitions} "
+                    f"partitions (0..{num_partitions - 1})"
+                )
+        elif self._custom_partitioner is not None:
+            partition = self._custom_partitioner(topic, key_bytes, value_bytes, num_partitions)
+            if type(partition) is not int or not 0 <= partition < num_partitions:
+                raise ValueError(
+                    f"the custom partitioner returned {partition!r} for topic {topic!r} with "
+                    f"{num_partitions} partitions"
+                )
+        elif key_bytes is not None and not self._ignore_keys:
+            partition = (murmur2(key_bytes) & 0x7FFFFFFF) % num_partitions
+        elif self._round_robin is not None:
+            partition = self._round_robin.choose(topic, info.available, num_partitions)
+        header_section = header_bytes(normalize_headers(headers)) if headers else None
+        key_size = len(key_bytes) if key_bytes is not None else -1
+        value_size = len(value_bytes) if value_bytes is not None else -1
+        payload = (key_size if key_size > 0 else 0) + (value_size if value_size > 0 else 0)
+        if header_section is not None:
+            payload += len(header_section)
+        if timestamp_ms is None:
+            timestamp_ms = int(time.time() * 1000)
+        elif type(timestamp_ms) is not int or timestamp_ms < 0:
+            raise ValueError(f"timestamp_ms must be a non-negative int (ms since the epoch), got {timestamp_ms!r}")
+        upper_bound = payload + RECORD_OVERHEAD + HEADER_SIZE
+        if upper_bound > self._max_request_size or upper_bound > self._buffer_memory:
+            return self._fail_at_once(topic, partition, timestamp_ms, key_size, value_size, upper_bound, callback)
+        return self._accumulator.append(
+            topic,
+            partition,
+            num_partitions,
+            info.available,
+            (timestamp_ms, key_bytes, value_bytes, header_section),
+            payload + _RECORD_FRAMING_ESTIMATE,
+            key_size,
+            value_size,
+            callback,
+            self._max_block,
+        )
+
+    def _fail_at_once(
+        self,
+        topic: str,
+        partition: int | None,
+        timestamp: int,
+        key_size: int,
+        value_size: int,
+        size: int,
+        callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None,
+    ) -> RecordFuture:
+        limit, name = min(
+            (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
+        )
+        error = RecordTooLargeError(
+            f"the record is {size} bytes when serialized, larger than {name} ({limit}); it was not sent"
+        )
+        result = BatchResult(topic, -1 if partition is None else partition)
+        future = RecordFuture(result, 0, timestamp, key_size, value_size)
+        if callback is not None:
+            result.add(future, callback, True)
+        result.complete(-1, -1, error)
+        return future
+
+    def send_sync(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
+        """``send()`` and wait for the result (flushing at once instead of lingering)."""
+        future = self.send(topic, value, key, **kwargs)
+        self._accumulator.begin_flush()
+        try:
+            return future.result()
+        finally:
+            self._accumulator.end_flush()
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Send everything queued now, and wait until it is delivered or failed.
+
+        Returns how many of those records are still pending when ``timeout`` (seconds) runs
+        out: 0 means all of them are resolved.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending = self._accumulator.snapshot_incomplete()
+        self._accumulator.begin_flush()
+        try:
+            for result in pending:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                if not result.wait(remaining):
+                    break
+        finally:
+            self._accumulator.end_flush()
+        return sum(1 for result in pending if not result.done())
+
+    def partitions_for(self, topic: str) -> list[int]:
+        """The topic's partition numbers (fetching metadata, up to ``max.block.ms``)."""
+        info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+        return list(range(len(info.leaders)))
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued, then stop. Records still pending when ``timeout`` (seconds)
+        runs out fail with a ``KafkaTimeoutError``; ``close()`` itself never hangs past it."""
+        if self._closed:
+            self._sender.thread.join(timeout)
+            return
+        self._closed = True
+        deadline = time.monotonic() + (timeout if timeout is not None else 365 * 86400.0)
+        self._accumulator.close()
+        self._sender.initiate_close(deadline)
+        self._sender.thread.join(None if timeout is None else timeout + 1.0)
+        if self._sender.thread.is_alive():
+            log.warning("josef sender thread did not stop in time")
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self._sender.force_close()
+            except Exception:
+                pass
+
+
+__all__ = ["Producer"]

@@ -1,0 +1,292 @@
+"""RecordBatch v2 (magic 2): encoding for the producer, decoding for tests and the mock cluster.
+
+Layout (all big-endian): baseOffset i64, batchLength i32, partitionLeaderEpoch i32, magic i8,
+crc u32 (CRC-32C over everything after it), attributes i16, lastOffsetDelta i32,
+baseTimestamp i64, maxTimestamp i64, producerId i64, producerEpoch i16, baseSequence i32,
+recordCount i32, then the records (compressed as one blob when a codec is set).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from crc32c import crc32c
+
+from josef import compression
+from josef.errors import ProtocolError
+
+HEADER_SIZE = 61
+# Upper bound of one record's framing beyond key, value and headers: length (5), attributes (1),
+# timestamp delta (10), offset delta (5), key length (5), value length (5), header count (5).
+RECORD_OVERHEAD = 36
+TRANSACTIONAL_FLAG = 0x10
+CONTROL_FLAG = 0x20
+
+_HEADER = struct.Struct(">qiibIhiqqqhii")
+_CRC_START = 21
+
+
+def _zigzag_varint(n: int) -> bytes:
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z >= 0x80:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+# Most lengths, offsets and timestamp deltas are small: look their encodings up.
+_TABLE_MIN = -1
+_TABLE = [_zigzag_varint(n) for n in range(_TABLE_MIN, 1 << 15)]
+_TABLE_LIMIT = (1 << 15) - 1
+
+
+def varint(n: int) -> bytes:
+    """Zig-zag varint/varlong, as records use them."""
+    if -1 <= n <= _TABLE_LIMIT:
+        return _TABLE[n + 1]
+    return _zigzag_varint(n)
+
+
+def header_bytes(headers: Sequence[tuple[bytes, bytes | None]]) -> bytes:
+    """The headers section of one record: count, then each key and value with its length."""
+    parts = [varint(len(headers))]
+    for key, value in headers:
+        parts.append(varint(len(key)))
+        parts.append(key)
+        if value is None:
+            parts.append(b"\x01")
+        else:
+            parts.append(varint(len(value)))
+            parts.append(value)
+    return b"".join(parts)
+
+
+# A queued record: (timestamp_ms, key, value, encoded headers section or None for no headers).
+Record = tuple[int, "bytes | None", "bytes | None", "bytes | None"]
+
+
+def encode_records(records: Sequence[Record], base_timestamp: int) -> bytearray:
+    """The record section of a batch, uncompressed."""
+    out = bytearray()
+    table = _TABLE
+    limit = _TABLE_LIMIT
+    for offset_delta, (timestamp, key, value, headers) in enumerate(records):
+        ts_delta = timestamp - base_timestamp
+        tsv = table[ts_delta + 1] if 0 <= ts_delta <= limit else varint(ts_delta)
+        odv = table[offset_delta + 1] if offset_delta <= limit else varint(offset_delta)
+        if key is None:
+            kv = b"\x01"
+            klen = 0
+        else:
+            klen = len(key)
+            kv = table[klen + 1] if klen <= limit else varint(klen)
+        if value is None:
+            vv = b"\x01"
+            vlen = 0
+        else:
+            vlen = len(value)
+            vv = table[vlen + 1] if vlen <= limit else varint(vlen)
+        if headers is None:
+            headers = b"\x00"
+        body = 1 + len(tsv) + len(odv) + len(kv) + klen + len(vv) + vlen + len(headers)
+        out += table[body + 1] if body <= limit else varint(body)
+        out += b"\x00"
+        out += tsv
+        out += odv
+        out += kv
+        if key:
+            out += key
+        out += vv
+        if value:
+            out += value
+        out += headers
+    return out
+
+
+def record_size_upper_bound(key: bytes | None, value: bytes | None, headers: bytes | None) -> int:
+    """Bytes one record can take in a batch at most, without the batch header."""
+    return (
+        RECORD_OVERHEAD
+        + (len(key) if key else 0)
+        + (len(value) if value else 0)
+        + (len(headers) if headers else 1)
+    )
+
+
+def encode_batch(
+    records: Sequence[Record],
+    *,
+    base_timestamp: int,
+    max_timestamp: int,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    transactional: bool = False,
+    codec: int = compression.NONE,
+    compress: Callable[[bytes], bytes] | None = None,
+) -> tuple[bytearray, int]:
+    """A whole RecordBatch v2; returns it with the size of its uncompressed record section."""
+    body = encode_records(records, base_timestamp)
+    raw_size = len(body)
+    if codec != compression.NONE:
+        assert compress is not None
+        body = bytearray(compress(bytes(body)))
+    attributes = codec | (TRANSACTIONAL_FLAG if transactional else 0)
+    count = len(records)
+    out = bytearray(HEADER_SIZE)
+    _HEADER.pack_into(
+        out,
+        0,
+        0,
+        HEADER_SIZE - 12 + len(body),
+        -1,
+        2,
+        0,
+        attributes,
+        count - 1,
+        base_timestamp,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        count,
+    )
+    out += body
+    struct.pack_into(">I", out, 17, crc32c(memoryview(out)[_CRC_START:]))
+    return out, raw_size
+
+
+def restamp(batch: bytearray, producer_id: int, producer_epoch: int, base_sequence: int) -> None:
+    """Rewrite an encoded batch's producer fields (after an epoch bump) and its CRC."""
+    struct.pack_into(">qhi", batch, 43, producer_id, producer_epoch, base_sequence)
+    struct.pack_into(">I", batch, 17, crc32c(memoryview(batch)[_CRC_START:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding: strict and bounds-checked, for tests, the CLI and the mock cluster.
+
+
+@dataclass(frozen=True)
+class DecodedRecord:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    base_offset: int
+    partition_leader_epoch: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records: list[DecodedRecord]
+    size: int
+
+    @property
+    def codec(self) -> int:
+        return self.attributes & 0x07
+
+    @property
+    def transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_FLAG)
+
+    @property
+    def control(self) -> bool:
+        return bool(self.attributes & CONTROL_FLAG)
+
+
+def _read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+    shift = 0
+    z = 0
+    while True:
+        if pos >= end:
+            raise ProtocolError("truncated varint in record batch")
+        byte = data[pos]
+        pos += 1
+        z |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise ProtocolError("varint longer than 10 bytes in record batch")
+    return (z >> 1) ^ -(z & 1), pos
+
+
+def _read_bytes(data: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
+    length, pos = _read_varint(data, pos, end)
+    if length < 0:
+        return None, pos
+    if pos + length > end:
+        raise ProtocolError("record field runs past the end of the batch")
+    return data[pos : pos + length], pos + length
+
+
+def decode_batches(data: bytes | memoryview, *, verify_crc: bool = True) -> list[DecodedBatch]:
+    """Every batch in a records blob (as a Produce request or a Fetch response carries it)."""
+    data = bytes(data)
+    batches = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < HEADER_SIZE:
+            raise ProtocolError("truncated record batch header")
+        fields = _HEADER.unpack_from(data, pos)
+        (base_offset, length, leader_epoch, magic, crc, attributes, last_delta, base_ts, max_ts, pid, epoch,
+         base_seq, count) = fields
+        if magic != 2:
+            raise ProtocolError(f"unsupported record batch magic {magic}")
+        end = pos + 12 + length
+        if length < HEADER_SIZE - 12 or end > len(data):
+            raise ProtocolError(f"record batch length {length} does not fit the data")
+        if verify_crc and crc32c(data[pos + _CRC_START : end]) != crc:
+            raise ProtocolError("record batch CRC mismatch")
+        if count < 0 or count > length:
+            raise ProtocolError(f"impossible record count {count}")
+        body = data[pos + HEADER_SIZE : end]
+        codec = attributes & 0x07
+        if codec:
+            try:
+                body = compression.decompress(codec, body)
+            except Exception as exc:
+                raise ProtocolError(f"cannot decompress record batch: {exc}") from exc
+        records = []
+        rpos, rend = 0, len(body)
+        for _ in range(count):
+            size, rpos = _read_varint(body, rpos, rend)
+            stop = rpos + size
+            if size < 0 or stop > rend:
+                raise ProtocolError("record length runs past the end of the batch")
+            rpos += 1  # attributes
+            ts_delta, rpos = _read_varint(body, rpos, stop)
+            off_delta, rpos = _read_varint(body, rpos, stop)
+            key, rpos = _read_bytes(body, rpos, stop)
+            value, rpos = _read_bytes(body, rpos, stop)
+            nheaders, rpos = _read_varint(body, rpos, stop)
+            if nheaders < 0 or nheaders > size:
+                raise ProtocolError(f"impossible header count {nheaders}")
+            headers = []
+            for _ in range(nheaders):
+                hkey, rpos = _read_bytes(body, rpos, stop)
+                hval, rpos = _read_bytes(body, rpos, stop)
+                if hkey is None:
+                    raise ProtocolError("null header key")
+                headers.append((hkey.decode("utf-8", "replace"), hval))
+            if rpos != stop:
+                raise ProtocolError("record length disagrees with its fields")
+            records.append(DecodedRecord(base_offset + off_delta, base_ts + ts_delta, key, value, headers))
+        batches.append(
+            DecodedBatch(base_offset, leader_epoch, attributes, last_delta, base_ts, max_ts, pid, epoch, base_seq,
+                         records, end - pos)
+        )
+        pos = end
+    return batches
