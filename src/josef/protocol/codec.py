@@ -21,7 +21,7 @@ from josef.errors import ProtocolError
 from josef.protocol.primitives import read_uvarint, write_uvarint
 from josef.protocol.schema import UNSET, Field
 
-__all__ = ["Codec", "EncodeError", "compile_message", "skip_tagged_fields", "truncated"]
+__all__ = ["Chunks", "Codec", "EncodeError", "compile_message", "skip_tagged_fields", "truncated"]
 
 Writer = Callable[[bytearray, Any], None]
 Reader = Callable[[bytes, int], "tuple[Any, int]"]
@@ -33,6 +33,7 @@ _H = struct.Struct(">h")
 _I = struct.Struct(">i")
 _ZERO_UUID = uuid.UUID(int=0)
 _MISSING = object()
+_SPLICE_MIN = 4096  # blobs at least this large are spliced into a Chunks buffer, not copied into it
 _ZEROS: dict[str, Any] = {
     "bool": False,
     "float64": 0.0,
@@ -54,6 +55,33 @@ class EncodeError(ValueError):
     def under(self, prefix: str) -> EncodeError:
         sep = "" if not self.path or self.path.startswith("[") else "."
         return EncodeError(prefix + sep + self.path if self.path else prefix, self.reason)
+
+
+class Chunks(bytearray):
+    """An output buffer that keeps large blobs (record batches) out of the bytearray.
+
+    Growing one bytearray by hundreds of kilobytes reallocates and copies it several times; instead a
+    large ``bytes``/``records`` value is set aside in ``parts`` (after the bytes written so far), so the
+    frame is assembled by a single ``b"".join`` in :meth:`frame`.  Writers treat it as a bytearray.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[bytes | bytearray | memoryview] = []
+
+    def splice(self, blob: bytes | bytearray | memoryview) -> None:
+        self.parts.append(bytes(self))
+        self.parts.append(blob)
+        self.clear()
+
+    def frame(self) -> bytes:
+        """Everything written, with the first 4 bytes set to the big-endian size of the rest."""
+        if not self.parts:
+            _I.pack_into(self, 0, len(self) - 4)
+            return bytes(self)
+        size = sum(map(len, self.parts)) + len(self) - 4
+        self.parts[0] = _I.pack(size) + self.parts[0][4:]  # parts[0] is the header chunk: small
+        return b"".join([*self.parts, self])
 
 
 class Codec(NamedTuple):
@@ -155,6 +183,9 @@ def _struct(
     def make_default() -> dict[str, Any]:
         return {name: factory() for name, factory in factories}
 
+    template = make_default()
+    if not any(isinstance(v, (list, dict)) for v in template.values()):
+        make_default = template.copy  # a flat struct: copying is cheaper than rebuilding
     return encode, decode, min_size, make_default
 
 
@@ -246,6 +277,10 @@ def _tag_reader(tagged: list[Field], version: int, flexible: bool) -> DecodeStep
     defaults = [(f.name, _default_factory(f, version, flexible)) for f in tagged]
 
     def read_tags(buf: bytes, pos: int, d: dict[str, Any]) -> int:
+        if pos < len(buf) and buf[pos] == 0:  # the usual empty section: one zero byte
+            for name, factory in defaults:
+                d[name] = factory()
+            return pos + 1
         count, pos = read_uvarint(buf, pos)
         if count * 2 > len(buf) - pos:  # each tagged field needs at least a tag byte and a size byte
             raise truncated("tagged fields")
@@ -394,7 +429,10 @@ def _blob(flexible: bool, nullable: bool, text: bool) -> tuple[Writer, Reader, i
             return
         raw = value.encode() if text else value
         write_len(out, len(raw))
-        out += raw
+        if len(raw) >= _SPLICE_MIN and isinstance(out, Chunks):
+            out.splice(raw)
+        else:
+            out += raw
 
     def read(buf: bytes, pos: int) -> tuple[Any, int]:
         n, pos = read_len(buf, pos)

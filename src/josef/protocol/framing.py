@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from josef.errors import ProtocolError, UnsupportedVersionError
 from josef.protocol.apis import APIS, CLIENT_VERSIONS, ApiKey
-from josef.protocol.codec import Codec, compile_message, skip_tagged_fields, truncated
+from josef.protocol.codec import Chunks, Codec, compile_message, skip_tagged_fields, truncated
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -92,21 +92,11 @@ def encode_request_into(
     client_id: str | None,
     body: Mapping[str, Any],
 ) -> None:
-    """Append a whole request frame (size prefix, header, body) to ``out``."""
-    codec = _codec(api_key, version, True)
-    start = len(out)
-    out += _SIZE.pack(0)  # patched below
-    out += _REQUEST_HEADER.pack(api_key, version, correlation_id)
-    if client_id is None:
-        out += _H.pack(-1)
-    else:
-        raw = client_id.encode()
-        out += _H.pack(len(raw))
-        out += raw
-    if _flexible_header(api_key, version, True):
-        out.append(0)
-    codec.encode(out, body)
-    _SIZE.pack_into(out, start, len(out) - start - 4)
+    """Append a whole request frame (size prefix, header, body) to ``out``.
+
+    This copies the frame once more than :func:`encode_request`, which is the faster of the two.
+    """
+    out += encode_request(api_key, version, correlation_id, client_id, body)
 
 
 def encode_request(
@@ -118,21 +108,32 @@ def encode_request(
     ignored.  Raises :class:`~josef.errors.UnsupportedVersionError` for an API or version josef does not
     implement and :class:`~josef.protocol.codec.EncodeError` (a ``ValueError``) for a bad value.
     """
-    out = bytearray()
-    encode_request_into(out, api_key, version, correlation_id, client_id, body)
-    return bytes(out)
+    codec = _codec(api_key, version, True)
+    out = Chunks()
+    out += _SIZE.pack(0)  # patched by frame()
+    out += _REQUEST_HEADER.pack(api_key, version, correlation_id)
+    if client_id is None:
+        out += _H.pack(-1)
+    else:
+        raw = client_id.encode()
+        out += _H.pack(len(raw))
+        out += raw
+    if _flexible_header(api_key, version, True):
+        out.append(0)
+    codec.encode(out, body)
+    return out.frame()
 
 
 def encode_response(api_key: int, version: int, correlation_id: int, body: Mapping[str, Any]) -> bytes:
     """A whole response frame with size prefix (for brokers, e.g. the mock cluster)."""
     codec = _codec(api_key, version, False)
-    out = bytearray(_SIZE.pack(0))
+    out = Chunks()
+    out += _SIZE.pack(0)  # patched by frame()
     out += _SIZE.pack(correlation_id)
     if _flexible_header(api_key, version, False):
         out.append(0)
     codec.encode(out, body)
-    _SIZE.pack_into(out, 0, len(out) - 4)
-    return bytes(out)
+    return out.frame()
 
 
 def decode_response(api_key: int, version: int, frame: bytes | memoryview) -> tuple[int, dict[str, Any]]:
