@@ -127,9 +127,9 @@ def test_client_errors() -> None:
     assert errors.KafkaConnectionError.retriable
     for cls in (errors.BufferExhaustedError, errors.MetadataTimeoutError, errors.DeliveryTimeoutError):
         assert issubclass(cls, errors.KafkaTimeoutError) and cls.retriable
-    for cls in (errors.SerializationError, errors.ProducerClosedError, errors.IllegalStateError):
-        assert issubclass(cls, KafkaError) and not cls.retriable
-        assert pickle.loads(pickle.dumps(cls("x"))).args == ("x",)
+    for plain in (errors.SerializationError, errors.ProducerClosedError, errors.IllegalStateError):
+        assert issubclass(plain, KafkaError) and not plain.retriable
+        assert pickle.loads(pickle.dumps(plain("x"))).args == ("x",)
 
 
 def test_all_exports_every_public_class() -> None:
