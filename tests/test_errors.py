@@ -37,7 +37,7 @@ from josef.errors import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-KNOWN_CODES = [c for c in range(-1, 134) if c not in (0, 99)]
+KNOWN_CODES = [c for c in range(-1, 137) if c not in (0, 99)]  # Kafka 4.4
 
 # Java's RetriableException subclasses among the broker codes.
 JAVA_RETRIABLE = {2, 3, 5, 6, 7, 9, 13, 14, 15, 16, 19, 20, 41, 51, 56, 70, 71, 72, 74, 75, 78, 80, 83, 84}

@@ -182,6 +182,9 @@ ERRORS: list[tuple[int, str, str, bool, bool, str]] = [
     (131, "STREAMS_INVALID_TOPOLOGY_EPOCH", B, _, _, "The streams topology epoch is not valid."),
     (132, "STREAMS_TOPOLOGY_FENCED", B, _, _, "The streams topology epoch is outdated."),
     (133, "SHARE_SESSION_LIMIT_REACHED", B, R, _, "The broker's share-session limit has been reached."),
+    (134, "GROUP_DELETION_FAILED", G, _, _, "DeleteGroups could not complete for a group."),
+    (135, "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED", B, _, _, "The topology description update failed."),
+    (136, "CONTROLLER_ID_NOT_REGISTERED", B, _, _, "The controller id is not registered."),
 ]
 
 

@@ -20,7 +20,7 @@
         ├── AuthenticationError         SASL failed (33, 34, 58)
         ├── IdempotenceError            producer id / epoch / sequence state (45, 46, 47, 59)
         ├── TransactionError            transaction coordinator verdicts (48-52, 90, 105, 120)
-        ├── GroupError                  consumer-group codes (22-27, 68, 69, 79, 81, 82, 86, 110-113)
+        ├── GroupError                  consumer-group codes (22-27, 68, 69, 79, 81, 82, 86, 110-113, 134)
         ├── MessageTooLargeError        code 10; also a RecordTooLargeError
         ├── UnknownBrokerError          a code this version of josef does not know
         └── ...                         one class per remaining code, e.g. NotEnoughReplicasError (19)
@@ -1258,6 +1258,30 @@ class ShareSessionLimitReachedError(BrokerError):
     retriable = True
 
 
+class GroupDeletionFailedError(GroupError):
+    """DeleteGroups could not complete for a group."""
+
+    code = 134
+    name = "GROUP_DELETION_FAILED"
+    description = "DeleteGroups could not complete for a group."
+
+
+class StreamsTopologyDescriptionUpdateFailedError(BrokerError):
+    """The topology description update failed."""
+
+    code = 135
+    name = "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED"
+    description = "The topology description update failed."
+
+
+class ControllerIdNotRegisteredError(BrokerError):
+    """The controller id is not registered."""
+
+    code = 136
+    name = "CONTROLLER_ID_NOT_REGISTERED"
+    description = "The controller id is not registered."
+
+
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
@@ -1267,6 +1291,7 @@ __all__ = [
     "BufferExhaustedError",
     "ClusterAuthorizationFailedError",
     "ConcurrentTransactionsError",
+    "ControllerIdNotRegisteredError",
     "CoordinatorError",
     "CoordinatorLoadInProgressError",
     "CoordinatorNotAvailableError",
@@ -1292,6 +1317,7 @@ __all__ = [
     "FetchSessionIdNotFoundError",
     "FetchSessionTopicIdError",
     "GroupAuthorizationFailedError",
+    "GroupDeletionFailedError",
     "GroupError",
     "GroupIdNotFoundError",
     "GroupMaxSizeReachedError",
@@ -1382,6 +1408,7 @@ __all__ = [
     "StaleMemberEpochError",
     "StreamsInvalidTopologyEpochError",
     "StreamsInvalidTopologyError",
+    "StreamsTopologyDescriptionUpdateFailedError",
     "StreamsTopologyFencedError",
     "TelemetryTooLargeError",
     "ThrottlingQuotaExceededError",
