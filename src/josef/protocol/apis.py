@@ -255,7 +255,7 @@ END_TXN = _api(
     """,
 )  # fmt: skip
 
-# v3+ flexible and carries the consumer group generation; v5 is the transactions-v2 form.
+# v3+ flexible and carries the group generation (or member epoch); v5 is the transactions-v2 form.
 TXN_OFFSET_COMMIT = _api(
     ApiKey.TXN_OFFSET_COMMIT, "0-5", 3,
     """
@@ -263,7 +263,7 @@ TXN_OFFSET_COMMIT = _api(
     group_id             string
     producer_id          int64
     producer_epoch       int16
-    generation_id        int32   v3+ =-1
+    generation_id_or_member_epoch int32 v3+ =-1  # GenerationId in older specs
     member_id            string  v3+
     group_instance_id    string  v3+ null
     topics               []
