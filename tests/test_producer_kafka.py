@@ -89,7 +89,7 @@ def test_records_arrive_intact_and_in_order(kafka: Any, acks: str) -> None:
     for partition, indexes in sent_by_partition.items():
         got = by_partition[partition]
         assert len(got) == len(indexes)  # exactly once
-        for message, i in zip(got, indexes):  # per-partition order equals send order
+        for message, i in zip(got, indexes, strict=True):  # per-partition order equals send order
             record, meta = records[i], metas[i]
             assert message.value() == record["value"]
             assert message.key() == record.get("key")

@@ -80,7 +80,7 @@ def test_round_trip(records: list, codec: int) -> None:
     (decoded,) = decode_batches(bytes(batch))
     assert decoded.codec == codec
     assert decoded.last_offset_delta == len(records) - 1
-    for i, (record, (delta, key, value, headers)) in enumerate(zip(decoded.records, records)):
+    for i, (record, (delta, key, value, headers)) in enumerate(zip(decoded.records, records, strict=True)):
         assert record.offset == i
         assert record.timestamp == TS + delta
         assert record.key == key

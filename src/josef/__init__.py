@@ -4,11 +4,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from josef.errors import KafkaError  # noqa: E402
-from josef.future import RecordFuture, RecordMetadata  # noqa: E402
-from josef.partitioner import murmur2, partition_for_key  # noqa: E402
-from josef.producer import Producer  # noqa: E402
-from josef.serialization import (  # noqa: E402
+from josef.errors import KafkaError
+from josef.future import RecordFuture, RecordMetadata
+from josef.partitioner import murmur2, partition_for_key
+from josef.producer import Producer
+from josef.serialization import (
     int32_serializer,
     int_serializer,
     json_serializer,

@@ -24,7 +24,7 @@ TopicPartition = tuple[str, int]
 class ProducerBatch:
     """Records for one partition that travel in one RecordBatch."""
 
-    __slots__ = ("attempts", "base_sequence", "base_ts", "closed", "created", "encoded", "last_attempt",
+    __slots__ = ("attempts", "base_sequence", "closed", "created", "encoded", "last_attempt",
                  "max_ts", "partition", "producer_epoch", "producer_id", "raw_size", "records", "reserved",
                  "result", "retry_at", "size", "topic", "tp")
 
@@ -39,7 +39,6 @@ class ProducerBatch:
         self.attempts = 0
         self.last_attempt = 0.0
         self.retry_at = 0.0
-        self.base_ts = -1
         self.max_ts = -1
         self.closed = False
         self.producer_id = -1
@@ -73,6 +72,7 @@ class Accumulator:
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
         self._deques: dict[TopicPartition, deque[ProducerBatch]] = {}
+        self._open: dict[TopicPartition, ProducerBatch] = {}  # the batch each partition appends to
         self._sticky: dict[str, StickyState] = {}
         self.incomplete: set[ProducerBatch] = set()
         self.waiters = 0  # threads blocked on buffer memory: makes every batch sendable
@@ -101,7 +101,6 @@ class Accumulator:
         callback: Callable[..., Any] | None,
         max_block: float,
     ) -> RecordFuture:
-        wake = False
         with self._lock:
             if self.closed:
                 raise ProducerClosedError("send() after close()")
@@ -115,39 +114,18 @@ class Accumulator:
                 sticky.bytes_in += size
                 partition = sticky.partition
             tp = (topic, partition)
-            dq = self._deques.get(tp)
-            if dq is None:
-                dq = self._deques[tp] = deque()
-            deadline = 0.0
-            while True:
-                batch = dq[-1] if dq else None
-                fits = batch is not None and not batch.closed and batch.size + size <= self.batch_size
-                need = size if fits else size + HEADER_SIZE
-                if self.available >= need:
-                    break
-                if not deadline:
-                    deadline = time.monotonic() + max_block
-                self._wait_for_memory(need, deadline, max_block)
-                if self.closed:
-                    raise ProducerClosedError("send() after close()")
-            if not fits:
-                if batch is not None and not batch.closed:
-                    batch.closed = True
-                    wake = True
-                now = time.monotonic()
-                batch = ProducerBatch(tp, now)
-                dq.append(batch)
-                self.incomplete.add(batch)
-                if now + self.linger < self.sender_wakes_at:
-                    wake = True
-            assert batch is not None
-            self.available -= need
-            batch.reserved += need
+            batch = self._open.get(tp)
+            if batch is None or batch.size + size > self.batch_size:
+                wake = batch is not None  # that one is full now
+                batch = self._new_batch(tp, batch, size, max_block)
+                # The sender needs to hear of a new batch only if its linger ends before the
+                # sender would look again anyway.
+                wake = wake or batch.created + self.linger < self.sender_wakes_at
+            else:
+                wake = False
             batch.size += size
             timestamp = record[0]
             records = batch.records
-            if not records:
-                batch.base_ts = timestamp
             if timestamp > batch.max_ts:
                 batch.max_ts = timestamp
             future = RecordFuture(batch.result, len(records), timestamp, key_size, value_size)
@@ -156,10 +134,37 @@ class Accumulator:
                 batch.result.add(future, callback, True)
             if batch.size >= self.batch_size:
                 batch.closed = True
+                del self._open[tp]
                 wake = True
         if wake:
             self._wake_sender()
         return future
+
+    def _new_batch(self, tp: TopicPartition, full: ProducerBatch | None, size: int, max_block: float) -> ProducerBatch:
+        """Close the partition's open batch and start another, reserving its memory (called
+        with the lock held; may wait for memory up to ``max_block``)."""
+        if full is not None:
+            full.closed = True
+            del self._open[tp]
+        need = max(self.batch_size, size + HEADER_SIZE)
+        if self.available < need:
+            deadline = time.monotonic() + max_block
+            self._wait_for_memory(need, deadline, max_block)
+            if self.closed:
+                raise ProducerClosedError("send() after close()")
+            other = self._open.get(tp)  # another thread may have opened one meanwhile
+            if other is not None and other.size + size <= self.batch_size:
+                return other
+        self.available -= need
+        batch = ProducerBatch(tp, time.monotonic())
+        batch.reserved = need
+        dq = self._deques.get(tp)
+        if dq is None:
+            dq = self._deques[tp] = deque()
+        dq.append(batch)
+        self._open[tp] = batch
+        self.incomplete.add(batch)
+        return batch
 
     def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
         self.waiters += 1
@@ -272,7 +277,9 @@ class Accumulator:
                 if not can_drain(head):
                     continue
                 dq.popleft()
-                head.closed = True
+                if not head.closed:
+                    head.closed = True
+                    del self._open[tp]
                 total += head.size
                 drained.append(head)
             else:
@@ -305,7 +312,11 @@ class Accumulator:
         with self._lock:
             for dq in self._deques.values():
                 while dq and now - dq[0].created >= delivery_timeout:
-                    expired.append(dq.popleft())
+                    batch = dq.popleft()
+                    if not batch.closed:
+                        batch.closed = True
+                        del self._open[batch.tp]
+                    expired.append(batch)
                 if dq:
                     next_expiry = min(next_expiry, dq[0].created + delivery_timeout)
         return expired, next_expiry
@@ -325,6 +336,7 @@ class Accumulator:
             batches = [batch for dq in self._deques.values() for batch in dq]
             for dq in self._deques.values():
                 dq.clear()
+            self._open.clear()
         return batches
 
     def has_queued(self) -> bool:

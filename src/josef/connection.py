@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from josef import __version__
-from josef.errors import KafkaConnectionError, KafkaError, ProtocolError, UnsupportedVersionError, error_for_code
+from josef.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    ProtocolError,
+    UnsupportedVersionError,
+    error_for_code,
+)
 from josef.protocol import ApiKey, FrameReader, decode_response, encode_request, negotiate_version
 
 log = logging.getLogger("josef.connection")

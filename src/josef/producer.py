@@ -26,6 +26,7 @@ log = logging.getLogger("josef.producer")
 
 # Bytes a record adds to a batch beyond key, value and headers, for typical small records.
 _RECORD_FRAMING_ESTIMATE = 10
+_now = time.time
 
 
 class Producer:
@@ -46,9 +47,13 @@ class Producer:
         cfg = self.config
         self._key_serializer: Callable[[Any], bytes | None] = cfg["key.serializer"] or to_bytes
         self._value_serializer: Callable[[Any], bytes | None] = cfg["value.serializer"] or to_bytes
+        self._key_is_default = self._key_serializer is to_bytes
+        self._value_is_default = self._value_serializer is to_bytes
         self._max_block = cfg["max.block.ms"] / 1000
         self._max_request_size: int = cfg["max.request.size"]
         self._buffer_memory: int = cfg["buffer.memory"]
+        # Largest key + value + headers that can ever be sent.
+        self._max_payload = min(self._max_request_size, self._buffer_memory) - RECORD_OVERHEAD - HEADER_SIZE
         partitioner = cfg["partitioner"]
         self._custom_partitioner = partitioner if callable(partitioner) else None
         self._round_robin = RoundRobin() if partitioner == "round_robin" else None
@@ -90,12 +95,23 @@ class Producer:
         """
         if self._closed:
             raise ProducerClosedError("send() after close()")
-        key_bytes = self._key_serializer(key) if key is not None else None
-        value_bytes = self._value_serializer(value) if value is not None else None
-        if key_bytes is not None and type(key_bytes) is not bytes:
-            key_bytes = to_bytes(key_bytes)
-        if value_bytes is not None and type(value_bytes) is not bytes:
-            value_bytes = to_bytes(value_bytes)
+        # bytes pass through the default serializers without a call: the common case.
+        if key is None:
+            key_bytes = None
+        elif type(key) is bytes and self._key_is_default:
+            key_bytes = key
+        else:
+            key_bytes = self._key_serializer(key)
+            if key_bytes is not None and type(key_bytes) is not bytes:
+                key_bytes = to_bytes(key_bytes)
+        if value is None:
+            value_bytes = None
+        elif type(value) is bytes and self._value_is_default:
+            value_bytes = value
+        else:
+            value_bytes = self._value_serializer(value)
+            if value_bytes is not None and type(value_bytes) is not bytes:
+                value_bytes = to_bytes(value_bytes)
         info = self._topics.get(topic)
         if info is None:
             if not isinstance(topic, str) or not topic:
@@ -119,19 +135,30 @@ class Producer:
             partition = (murmur2(key_bytes) & 0x7FFFFFFF) % num_partitions
         elif self._round_robin is not None:
             partition = self._round_robin.choose(topic, info.available, num_partitions)
-        header_section = header_bytes(normalize_headers(headers)) if headers else None
-        key_size = len(key_bytes) if key_bytes is not None else -1
-        value_size = len(value_bytes) if value_bytes is not None else -1
-        payload = (key_size if key_size > 0 else 0) + (value_size if value_size > 0 else 0)
-        if header_section is not None:
-            payload += len(header_section)
+        if key_bytes is None:
+            key_size = -1
+            payload = 0
+        else:
+            payload = key_size = len(key_bytes)
+        if value_bytes is None:
+            value_size = -1
+        else:
+            value_size = len(value_bytes)
+            payload += value_size
+        if headers:
+            header_section: bytes | None = header_bytes(normalize_headers(headers))
+            payload += len(header_section)  # type: ignore[arg-type]
+        else:
+            header_section = None
         if timestamp_ms is None:
-            timestamp_ms = int(time.time() * 1000)
+            timestamp_ms = int(_now() * 1000)
         elif type(timestamp_ms) is not int or timestamp_ms < 0:
             raise ValueError(f"timestamp_ms must be a non-negative int (ms since the epoch), got {timestamp_ms!r}")
-        upper_bound = payload + RECORD_OVERHEAD + HEADER_SIZE
-        if upper_bound > self._max_request_size or upper_bound > self._buffer_memory:
-            return self._fail_at_once(topic, partition, timestamp_ms, key_size, value_size, upper_bound, callback)
+        if payload > self._max_payload:
+            return self._fail_at_once(
+                topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
+                callback,
+            )
         return self._accumulator.append(
             topic,
             partition,

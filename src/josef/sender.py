@@ -208,12 +208,14 @@ class Sender:
         for key, mask in events:
             conn = key.data
             if conn is None:
-                self._wake_pending = False
                 try:
                     while self._wake_r.recv(4096):
                         pass
                 except (BlockingIOError, InterruptedError):
                     pass
+                # Only after draining: a wake() that raced with the drain still finds this
+                # iteration's _run_once ahead of it, so no request to wake is lost.
+                self._wake_pending = False
                 continue
             if mask & selectors.EVENT_WRITE and conn.state != CLOSED:
                 conn.on_writable(now)
@@ -266,7 +268,6 @@ class Sender:
                 f"compression.type={self.config['compression.type']} needs Produce v"
                 f"{compression.MIN_PRODUCE_VERSION[self.codec]}+, broker {conn.node_id} speaks up to v{produce}"
             )
-        self.wake()
 
     def _on_connection_closed(self, conn: BrokerConnection, error: KafkaError) -> None:
         if conn.sock is not None:
@@ -355,7 +356,6 @@ class Sender:
             self.metadata.update(response, done)
             if self.metadata.update_requested:
                 self._metadata_retry_at = done + self.retry_backoff.initial
-            self.wake()
 
         conn.send(ApiKey.METADATA, body, on_response, now)
         return 3600.0
@@ -385,7 +385,6 @@ class Sender:
                 self._init_pid_retry_at = time.monotonic() + self.retry_backoff(1)
                 return
             state.set_producer_id(response["producer_id"], response["producer_epoch"])
-            self.wake()
 
         body = {
             "transactional_id": None,
@@ -433,7 +432,7 @@ class Sender:
             if batch.encoded is None:
                 batch.encoded, batch.raw_size = encode_batch(
                     batch.records,
-                    base_timestamp=batch.base_ts,
+                    base_timestamp=batch.records[0][0],
                     max_timestamp=batch.max_ts,
                     producer_id=batch.producer_id,
                     producer_epoch=batch.producer_epoch,
@@ -492,7 +491,6 @@ class Sender:
         for tp, batch in by_tp.items():
             if tp not in seen:
                 self._retry_or_fail(batch, KafkaError(f"broker response had no result for {tp[0]}-{tp[1]}"), now)
-        self.wake()
 
     def _on_partition_response(self, batch: ProducerBatch, part: dict[str, Any], now: float) -> None:
         code = part["error_code"]
