@@ -79,7 +79,8 @@ class Accumulator:
         self.flushing = 0
         self.closed = False
         # When the sender will look again by itself; appends wake it only if they need it sooner.
-        self.sender_wakes_at = 0.0
+        self.sender_wakes_at = float("inf")
+        self.batches_created = 0
         self._drain_start: dict[int, int] = {}
         self.buffer_exhausted_total = 0
 
@@ -164,6 +165,7 @@ class Accumulator:
         dq.append(batch)
         self._open[tp] = batch
         self.incomplete.add(batch)
+        self.batches_created += 1
         return batch
 
     def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
@@ -182,6 +184,16 @@ class Accumulator:
                 self._space.wait(remaining)
         finally:
             self.waiters -= 1
+
+    def sleep_until(self, deadline: float, batches_seen: int) -> bool:
+        """The sender is about to sleep until ``deadline``. Refused (False) if a batch was
+        opened since it counted ``batches_seen``: it may have missed it. Appends that come
+        later see the deadline and wake the sender only if they need it sooner."""
+        with self._lock:
+            if self.batches_created != batches_seen:
+                return False
+            self.sender_wakes_at = deadline
+            return True
 
     def snapshot_incomplete(self) -> list[BatchResult]:
         with self._lock:

@@ -152,6 +152,7 @@ class Sender:
             self._wake_w.close()
 
     def _run_once(self) -> None:
+        batches_seen = self.acc.batches_created
         now = time.monotonic()
         timeout = 3600.0
         if self._close_deadline is not None:
@@ -189,10 +190,12 @@ class Sender:
             )
             if batches:
                 self._send_produce(conn, batches, now)
+                timeout = 0.0  # there may be more for this leader: look again at once
 
         timeout = min(timeout, self._expire(now))
         self._check_connections(now)
-        self.acc.sender_wakes_at = now + timeout
+        if not self.acc.sleep_until(now + timeout, batches_seen):
+            timeout = 0.0  # a batch was opened after we looked: look again
         self._poll(max(timeout, 0.0))
 
     def _poll(self, timeout: float) -> None:
