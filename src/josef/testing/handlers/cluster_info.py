@@ -1,0 +1,165 @@
+"""ApiVersions (v0-v4), Metadata (v1-v13), FindCoordinator (v0-v6) and CreateTopics (v2-v7).
+
+ApiVersions lists what the mock handles (``ClusterState.api_versions``).  A request newer than the mock
+knows is answered by the server in the v0 format with UNSUPPORTED_VERSION and ApiVersions' own range, so
+the client retries with a version both speak.  No features are finalized: transactions are version 1.
+
+Metadata lists the brokers that are up; a partition whose leader is down has leader -1 and
+LEADER_NOT_AVAILABLE.  Unknown topics are created when the request allows it and the cluster
+auto-creates topics, else UNKNOWN_TOPIC_OR_PARTITION.  FindCoordinator spreads keys over the brokers that
+are up, unless a test pinned a coordinator with :meth:`~josef.testing.MockCluster.set_coordinator`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from josef.testing.handlers.base import (
+    COORDINATOR_NOT_AVAILABLE,
+    INVALID_REQUEST,
+    INVALID_TOPIC_EXCEPTION,
+    LEADER_NOT_AVAILABLE,
+    UNKNOWN_TOPIC_ID,
+    UNKNOWN_TOPIC_OR_PARTITION,
+    Reply,
+    Request,
+)
+from josef.testing.state import ClusterState, Topic, TopicError
+
+__all__ = ["handle_api_versions", "handle_create_topics", "handle_find_coordinator", "handle_metadata"]
+
+
+def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
+    return {
+        "error_code": error,
+        "api_keys": [
+            {"api_key": key, "min_version": lo, "max_version": hi}
+            for key, (lo, hi) in sorted(state.api_versions.items())
+        ],
+        "throttle_time_ms": 0,
+    }
+
+
+def handle_api_versions(state: ClusterState, req: Request) -> Reply:
+    body = api_versions_body(state, req.error or 0)
+    body["throttle_time_ms"] = req.throttle_ms
+    return Reply(body)
+
+
+def _topic_entry(state: ClusterState, topic: Topic, version: int) -> dict[str, Any]:
+    partitions = []
+    for p in topic.partitions:
+        down = [b for b in p.replicas if not state.brokers[b].up]
+        partitions.append({
+            "error_code": 0 if p.leader >= 0 else LEADER_NOT_AVAILABLE,
+            "partition_index": p.index,
+            "leader_id": p.leader,
+            "leader_epoch": p.leader_epoch,
+            "replica_nodes": list(p.replicas),
+            "isr_nodes": list(p.isr),
+            "offline_replicas": down,
+        })
+    return {"error_code": 0, "name": topic.name, "topic_id": topic.topic_id, "is_internal": False,
+            "partitions": partitions}
+
+
+def handle_metadata(state: ClusterState, req: Request) -> Reply:
+    body = req.body
+    up = state.up_brokers()
+    out: dict[str, Any] = {
+        "throttle_time_ms": req.throttle_ms,
+        "brokers": [{"node_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack} for b in up],
+        "cluster_id": state.config.cluster_id,
+        "controller_id": min((b.node_id for b in up), default=-1),
+        "topics": [],
+        "error_code": 0,
+    }
+    if req.error is not None:
+        out["error_code"] = req.error
+    requested = body["topics"]
+    if requested is None:
+        out["topics"] = [_topic_entry(state, t, req.version) for t in state.topics.values()]
+        return Reply(out)
+    auto = body.get("allow_auto_topic_creation", True) and state.config.auto_create_topics
+    for wanted in requested:
+        name = wanted.get("name")
+        topic: Topic | None
+        if name is None:
+            topic = state.topics_by_id.get(wanted["topic_id"])
+            if topic is None:
+                out["topics"].append({"error_code": UNKNOWN_TOPIC_ID, "name": None, "topic_id": wanted["topic_id"],
+                                      "partitions": []})
+                continue
+        else:
+            topic = state.topics.get(name)
+        if req.error is not None:
+            out["topics"].append({"error_code": req.error, "name": name, "partitions": []})
+            continue
+        if topic is None:
+            code = UNKNOWN_TOPIC_OR_PARTITION
+            if not state.valid_topic_name(name):
+                code = INVALID_TOPIC_EXCEPTION
+            elif auto:
+                try:
+                    topic = state.create_topic(name)
+                except TopicError as exc:
+                    code = exc.code
+            if topic is None:
+                out["topics"].append({"error_code": code, "name": name, "partitions": []})
+                continue
+        out["topics"].append(_topic_entry(state, topic, req.version))
+    return Reply(out)
+
+
+def handle_find_coordinator(state: ClusterState, req: Request) -> Reply:
+    body = req.body
+    key_type = body.get("key_type", 0)
+    keys = body["coordinator_keys"] if req.version >= 4 else [body["key"]]
+    coordinators = []
+    for key in keys:
+        entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0,
+                                 "error_message": None}
+        node = state.coordinator_for(key_type, key)
+        if req.error is not None:
+            entry["error_code"] = req.error
+        elif key_type not in (0, 1):
+            entry["error_code"] = INVALID_REQUEST
+        elif node < 0:
+            entry["error_code"] = COORDINATOR_NOT_AVAILABLE
+        else:
+            broker = state.brokers[node]
+            entry.update(node_id=node, host=broker.host, port=broker.port)
+        coordinators.append(entry)
+    out: dict[str, Any] = {"throttle_time_ms": req.throttle_ms, "coordinators": coordinators}
+    if req.version < 4:
+        first = coordinators[0]
+        out.update(error_code=first["error_code"], error_message=first["error_message"], node_id=first["node_id"],
+                   host=first["host"], port=first["port"])
+    return Reply(out)
+
+
+def handle_create_topics(state: ClusterState, req: Request) -> Reply:
+    body = req.body
+    results = []
+    for t in body["topics"]:
+        name = t["name"]
+        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None, "num_partitions": -1,
+                                 "replication_factor": -1, "configs": None}
+        results.append(entry)
+        if req.error is not None:
+            entry["error_code"] = req.error
+            continue
+        assignments = {a["partition_index"]: list(a["broker_ids"]) for a in t["assignments"]} or None
+        configs = {c["name"]: c["value"] for c in t["configs"]}
+        if body["validate_only"]:
+            if not state.valid_topic_name(name):
+                entry["error_code"] = INVALID_TOPIC_EXCEPTION
+            continue
+        try:
+            topic = state.create_topic(name, t["num_partitions"], t["replication_factor"], assignments, configs)
+        except TopicError as exc:
+            entry.update(error_code=exc.code, error_message=str(exc))
+            continue
+        entry.update(topic_id=topic.topic_id, num_partitions=len(topic.partitions),
+                     replication_factor=len(topic.partitions[0].replicas))
+    return Reply({"throttle_time_ms": req.throttle_ms, "topics": results})

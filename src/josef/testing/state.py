@@ -1,0 +1,243 @@
+"""Everything the mock cluster knows, owned by its server thread: brokers, topics, producers, transactions.
+
+Nothing here does I/O or reads the clock: times are passed in, so handlers stay plain functions.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from josef.testing.faults import FaultList
+from josef.testing.log import Partition
+
+__all__ = ["BrokerInfo", "ClusterConfig", "ClusterState", "Topic", "TopicError", "Transaction", "TxnState"]
+
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}$")
+
+
+class TopicError(ValueError):
+    """A topic cannot be created as asked; ``code`` is the Kafka error for it."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class ClusterConfig:
+    """Cluster-wide settings (see :class:`~josef.testing.MockCluster` for their meaning)."""
+
+    default_partitions: int = 1
+    default_replication_factor: int = 3
+    min_insync_replicas: int = 1
+    auto_create_topics: bool = True
+    retention_bytes: int = 64 * 1024 * 1024
+    replication_delay: float = 0.0
+    max_message_bytes: int = 1024 * 1024 + 12
+    max_partitions_per_topic: int = 10000
+    cluster_id: str = "josef-mock-cluster"
+
+
+@dataclass
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+    up: bool = True
+    rtt: float = 0.0  # added to every response of this broker
+
+
+@dataclass
+class Topic:
+    name: str
+    topic_id: uuid.UUID
+    partitions: list[Partition]
+    configs: dict[str, str | None] = field(default_factory=dict)
+
+
+class TxnState(enum.Enum):
+    EMPTY = "Empty"
+    ONGOING = "Ongoing"
+    COMPLETE_COMMIT = "CompleteCommit"
+    COMPLETE_ABORT = "CompleteAbort"
+
+
+@dataclass
+class Transaction:
+    """The coordinator's record of one transactional id."""
+
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    timeout_ms: int
+    state: TxnState = TxnState.EMPTY
+    partitions: set[tuple[str, int]] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+    # Offsets sent with TxnOffsetCommit, made visible to the group on commit: group -> (topic, partition) -> offset.
+    pending_offsets: dict[str, dict[tuple[str, int], tuple[int, str | None]]] = field(default_factory=dict)
+    started_at: float = 0.0
+    coordinator_epoch: int = 0
+    # Whether the last EndTxn committed, so a retried EndTxn after a lost response can be answered.
+    last_result_commit: bool | None = None
+
+
+class ClusterState:
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.brokers: dict[int, BrokerInfo] = {}
+        self.topics: dict[str, Topic] = {}
+        self.topics_by_id: dict[uuid.UUID, Topic] = {}
+        self.transactions: dict[str, Transaction] = {}
+        self.txn_by_pid: dict[int, Transaction] = {}
+        self.issued_producer_ids: set[int] = set()
+        self.next_producer_id = 1000
+        # Committed consumer-group offsets: group -> (topic, partition) -> (offset, metadata).
+        self.group_offsets: dict[str, dict[tuple[str, int], tuple[int, str | None]]] = {}
+        self.coordinator_overrides: dict[tuple[int, str], int] = {}
+        self.faults = FaultList()
+        # The last requests handled: (broker, api key, version, client id).
+        self.request_log: deque[tuple[int, int, int, str | None]] = deque(maxlen=100_000)
+        # What ApiVersions advertises: api key -> (min, max); set by the cluster.
+        self.api_versions: dict[int, tuple[int, int]] = {}
+        self._rr = 0
+
+    # -- brokers ---------------------------------------------------------------------------------
+
+    def up_brokers(self) -> list[BrokerInfo]:
+        return [b for b in self.brokers.values() if b.up]
+
+    def coordinator_for(self, key_type: int, key: str) -> int:
+        """The broker coordinating a group (``key_type`` 0) or transactional id (1); -1 if none is up."""
+        override = self.coordinator_overrides.get((key_type, key))
+        if override is not None:
+            return override if self.brokers[override].up else -1
+        up = sorted(b.node_id for b in self.up_brokers())
+        if not up:
+            return -1
+        return up[zlib.crc32(key.encode()) % len(up)]
+
+    # -- topics ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def valid_topic_name(name: Any) -> bool:
+        return isinstance(name, str) and bool(_TOPIC_NAME.match(name)) and name not in (".", "..")
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int | None = None,
+        replication_factor: int | None = None,
+        assignments: dict[int, list[int]] | None = None,
+        configs: dict[str, str | None] | None = None,
+    ) -> Topic:
+        """Create a topic; raises :class:`TopicError` when it cannot exist as asked."""
+        if not self.valid_topic_name(name):
+            raise TopicError(17, f"invalid topic name {name!r}")
+        if name in self.topics:
+            raise TopicError(36, f"topic {name!r} already exists")
+        brokers = sorted(self.brokers)
+        if assignments:
+            count = len(assignments)
+            if sorted(assignments) != list(range(count)):
+                raise TopicError(39, "assignments must cover partitions 0..n-1")
+            for replicas in assignments.values():
+                if not replicas or len(set(replicas)) != len(replicas) or not set(replicas) <= set(brokers):
+                    raise TopicError(39, f"invalid replica assignment {replicas}")
+        else:
+            count = self.config.default_partitions if partitions is None or partitions == -1 else partitions
+            if not 1 <= count <= self.config.max_partitions_per_topic:
+                raise TopicError(37, f"invalid partition count {count}")
+            rf = replication_factor
+            if rf is None or rf == -1:
+                rf = min(self.config.default_replication_factor, len(brokers))
+            if not 1 <= rf <= len(brokers):
+                raise TopicError(38, f"replication factor {rf} with {len(brokers)} brokers")
+            start = self._rr
+            self._rr += 1
+            assignments = {
+                p: [brokers[(start + p + r) % len(brokers)] for r in range(rf)] for p in range(count)
+            }
+        configs = dict(configs or {})
+        min_isr = _int_config(configs, "min.insync.replicas", self.config.min_insync_replicas)
+        retention = _int_config(configs, "retention.bytes", self.config.retention_bytes)
+        if retention < 0:
+            retention = self.config.retention_bytes
+        topic = Topic(
+            name,
+            uuid.uuid4(),
+            [Partition(name, p, assignments[p], retention, min_isr) for p in range(count)],
+            configs,
+        )
+        for partition in topic.partitions:
+            partition.isr = [b for b in partition.replicas if self.brokers[b].up]
+            if partition.leader not in partition.isr:
+                partition.leader = partition.isr[0] if partition.isr else -1
+        self.topics[name] = topic
+        self.topics_by_id[topic.topic_id] = topic
+        return topic
+
+    def partition(self, topic: str, index: int) -> Partition | None:
+        t = self.topics.get(topic)
+        if t is None or not 0 <= index < len(t.partitions):
+            return None
+        return t.partitions[index]
+
+    def all_partitions(self) -> list[Partition]:
+        return [p for t in self.topics.values() for p in t.partitions]
+
+    # -- leadership ------------------------------------------------------------------------------
+
+    def set_leader(self, partition: Partition, broker: int) -> None:
+        """Make ``broker`` (or -1: none) the partition's leader with a new leader epoch."""
+        if broker >= 0 and broker not in partition.replicas:
+            partition.replicas.append(broker)
+        if broker >= 0 and broker not in partition.isr and self.brokers[broker].up:
+            partition.isr.append(broker)
+        partition.leader = broker
+        partition.leader_epoch += 1
+        # A new leader has every acknowledged record (acks=all waited for the ISR).
+        partition.pending_hw.clear()
+        partition.high_watermark = partition.log_end_offset
+
+    def broker_down(self, node_id: int) -> None:
+        """Mark a broker down: out of every ISR; its partitions move to another in-sync replica."""
+        self.brokers[node_id].up = False
+        for partition in self.all_partitions():
+            if node_id in partition.isr:
+                partition.isr.remove(node_id)
+            if partition.leader == node_id:
+                self.set_leader(partition, partition.isr[0] if partition.isr else -1)
+
+    def broker_up(self, node_id: int) -> None:
+        """Bring a broker back: it rejoins the ISR of its replicas (caught up at once) and leads leaderless ones."""
+        self.brokers[node_id].up = True
+        for partition in self.all_partitions():
+            if node_id in partition.replicas and node_id not in partition.isr:
+                partition.isr.append(node_id)
+            if partition.leader == -1 and node_id in partition.replicas:
+                self.set_leader(partition, node_id)
+
+    # -- producers -------------------------------------------------------------------------------
+
+    def new_producer_id(self) -> int:
+        pid = self.next_producer_id
+        self.next_producer_id += 1
+        self.issued_producer_ids.add(pid)
+        return pid
+
+
+def _int_config(configs: dict[str, str | None], name: str, default: int) -> int:
+    value = configs.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise TopicError(40, f"{name}={value!r} is not an integer") from None
