@@ -264,3 +264,22 @@ def test_close_timeout_fails_pending_records_instead_of_hanging(kafka_factory: A
     assert time.monotonic() - start < 2.5
     for future in pending:
         assert future.exception(0) is not None
+
+
+@pytest.mark.parametrize("acks", ["all", "1"])
+def test_batches_the_broker_refuses_as_too_large_are_split(kafka: Any, acks: str) -> None:
+    """MESSAGE_TOO_LARGE for a many-record batch: the records go again in smaller batches,
+    each exactly once and in order; only a record too large on its own fails (KIP-126)."""
+    topic = _topic(kafka, 1, **{"max.message.bytes": "3000"})
+    with Producer(bootstrap_servers=kafka.bootstrap_servers, acks=acks, linger_ms=100) as producer:
+        futures = [producer.send(topic, f"{i:05d}".encode() + bytes(395)) for i in range(300)]
+        alone = producer.send(topic, bytes(5000))
+        tail = [producer.send(topic, f"{i:05d}".encode()) for i in range(300, 310)]
+        producer.flush(60)
+        split = producer._sender.split_batches
+    assert split >= 1
+    assert isinstance(alone.exception(0), RecordTooLargeError)
+    metas = [f.result(0) for f in futures + tail]
+    assert [m.offset for m in metas] == list(range(310))
+    values = [m.value()[:5] for m in kafka.consume_all(topic, 310)]
+    assert values == [f"{i:05d}".encode() for i in range(310)]

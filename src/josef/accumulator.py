@@ -305,16 +305,15 @@ class Accumulator:
         batch.last_attempt = now
         batch.retry_at = now + delay
         with self._lock:
-            dq = self._deques.setdefault(batch.tp, deque())
-            if batch.base_sequence >= 0:
-                index = 0
-                for queued in dq:
-                    if queued.base_sequence < 0 or queued.base_sequence > batch.base_sequence:
-                        break
-                    index += 1
-                dq.insert(index, batch)
-            else:
-                dq.appendleft(batch)
+            _insert_in_order(self._deques.setdefault(batch.tp, deque()), batch)
+
+    def put_back(self, batches: list[ProducerBatch]) -> None:
+        """Queue the parts of a split batch first in their partition, in order."""
+        with self._lock:
+            dq = self._deques.setdefault(batches[0].tp, deque())
+            for batch in reversed(batches):
+                batch.closed = True
+                _insert_in_order(dq, batch)
 
     def expire(self, now: float, delivery_timeout: float) -> tuple[list[ProducerBatch], float]:
         """Queued batches whose ``delivery.timeout.ms`` ran out, taken out of their queues, and
@@ -362,3 +361,17 @@ class Accumulator:
     def queued_batches(self) -> int:
         with self._lock:
             return sum(len(dq) for dq in self._deques.values())
+
+
+def _insert_in_order(dq: deque[ProducerBatch], batch: ProducerBatch) -> None:
+    """Queue a batch that goes again ahead of new ones; batches with sequences stay in
+    sequence order, so the broker never sees a gap."""
+    if batch.base_sequence < 0:
+        dq.appendleft(batch)
+        return
+    index = 0
+    for queued in dq:
+        if queued.base_sequence < 0 or queued.base_sequence > batch.base_sequence:
+            break
+        index += 1
+    dq.insert(index, batch)

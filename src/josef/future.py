@@ -39,8 +39,19 @@ class BatchResult:
     split after MESSAGE_TOO_LARGE); then ``errors`` may hold per-record exceptions too.
     """
 
-    __slots__ = ("_event", "_lock", "_waiters", "base_offset", "errors", "exception", "log_append_time", "offsets",
-                 "partition", "topic")
+    __slots__ = (
+        "_event",
+        "_hooks",
+        "_lock",
+        "_waiters",
+        "base_offset",
+        "errors",
+        "exception",
+        "log_append_time",
+        "offsets",
+        "partition",
+        "topic",
+    )
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -55,6 +66,7 @@ class BatchResult:
         # (future, callback, is_delivery_callback): delivery callbacks get (metadata, exception),
         # add_done_callback functions get the future.
         self._waiters: list[tuple[RecordFuture, Callable[..., Any], bool]] = []
+        self._hooks: list[Callable[[BatchResult], None]] | None = None
 
     def done(self) -> bool:
         return self._event.is_set()
@@ -78,10 +90,40 @@ class BatchResult:
         with self._lock:
             self._event.set()
             waiters, self._waiters = self._waiters, []
+        if self._hooks is not None:
+            for hook in self._hooks:
+                hook(self)
         if len(waiters) > 1:
             waiters.sort(key=_index_of)
         for future, callback, delivery in waiters:
             run_callback(future, callback, delivery)
+
+    def split(self, parts: list[tuple[BatchResult, int, int]], on_done: Callable[[], None]) -> None:
+        """The batch was split (MESSAGE_TOO_LARGE): its records now travel as ``parts``, each
+        (result, first index, count). This result completes once they all have, record by
+        record, and then calls ``on_done``."""
+        count = sum(n for _, _, n in parts)
+        self.offsets = [-1] * count
+        self.errors = [None] * count
+        remaining = [len(parts)]
+
+        def part_done(start: int, n: int, part: BatchResult) -> None:
+            assert self.offsets is not None and self.errors is not None
+            for i in range(n):
+                if part.offsets is not None and part.errors is not None:  # split again
+                    self.offsets[start + i] = part.offsets[i]
+                    self.errors[start + i] = part.errors[i]
+                    continue
+                if part.exception is None and part.base_offset >= 0:
+                    self.offsets[start + i] = part.base_offset + i
+                self.errors[start + i] = part.exception
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                self.complete(-1, part.log_append_time, None)
+                on_done()
+
+        for part, start, n in parts:
+            part._hooks = [lambda result, start=start, n=n: part_done(start, n, result)]
 
 
 def _index_of(waiter: tuple[RecordFuture, Callable[..., Any], bool]) -> int:

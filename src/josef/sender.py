@@ -32,10 +32,10 @@ from josef.errors import (
     UnsupportedVersionError,
     error_for_code,
 )
-from josef.idempotence import IdempotenceState
+from josef.idempotence import IdempotenceState, add_sequence
 from josef.metadata import ClusterMetadata
 from josef.protocol import ApiKey
-from josef.records import encode_batch
+from josef.records import Record, encode_batch
 
 log = logging.getLogger("josef.sender")
 
@@ -110,6 +110,7 @@ class Sender:
         self.requests_sent = 0
         self.batches_sent = 0
         self.retried_batches = 0
+        self.split_batches = 0
         self.on_request: Callable[[int, list[ProducerBatch]], None] | None = None
 
     # -- control from user threads -------------------------------------------------------------
@@ -509,13 +510,16 @@ class Sender:
         if record_errors and not message:
             message = "; ".join(f"record {e['batch_index']}: {e.get('batch_index_error_message')}"
                                 for e in record_errors)
-        error = error_for_code(code, message)
+        error: KafkaError = error_for_code(code, message)
         leader = part.get("current_leader")
         if leader and leader.get("leader_id", -1) >= 0:
             self.metadata.set_leader(batch.tp, leader["leader_id"], leader.get("leader_epoch", -1))
-        if error.invalid_metadata:
+        if getattr(error, "invalid_metadata", False):
             self.metadata.request_update()
-        if code == _MESSAGE_TOO_LARGE and len(batch.records) == 1:
+        if code == _MESSAGE_TOO_LARGE and len(batch.records) > 1:
+            self._split(batch, now)
+            return
+        if code == _MESSAGE_TOO_LARGE:
             error = RecordTooLargeError(
                 f"the broker refused a record of {batch.raw_size} bytes as too large for "
                 f"{batch.topic} (message.max.bytes / max.message.bytes): {message or error}"
@@ -525,6 +529,39 @@ class Sender:
             self._retry(batch, now)
             return
         self._retry_or_fail(batch, error, now)
+
+    def _split(self, batch: ProducerBatch, now: float) -> None:
+        """The broker refused the batch as too large: send its records again in halves (each at
+        most ``batch.size``), keeping the batch's producer id, epoch and sequence range, as the
+        Java client does (KIP-126). A single record still too large then fails alone."""
+        records = batch.records
+        target = min(self.acc.batch_size, max(batch.raw_size // 2, 1))
+        parts: list[ProducerBatch] = []
+        start = 0
+        while start < len(records):
+            size, end = 0, start
+            while end < len(records) and (end == start or size + _record_size(records[end]) <= target):
+                size += _record_size(records[end])
+                end += 1
+            if end - start == len(records):  # never resend the batch whole
+                end = start + max(len(records) // 2, 1)
+            part = ProducerBatch(batch.tp, batch.created)
+            part.records = records[start:end]
+            part.size = size
+            part.max_ts = max(r[0] for r in part.records)
+            part.attempts = batch.attempts
+            if batch.base_sequence >= 0:
+                part.producer_id = batch.producer_id
+                part.producer_epoch = batch.producer_epoch
+                part.base_sequence = add_sequence(batch.base_sequence, start)
+            parts.append(part)
+            start = end
+        batch.result.split(
+            [(part.result, sum(len(p.records) for p in parts[:i]), len(part.records)) for i, part in enumerate(parts)],
+            lambda: self.acc.complete(batch),
+        )
+        self.split_batches += 1
+        self.acc.put_back(parts)
 
     def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError, now: float) -> None:
         if (
@@ -571,3 +608,8 @@ class Sender:
             flight.clear()
         for batch in list(self.acc.incomplete):
             self._complete(batch, -1, -1, error)
+
+
+def _record_size(record: Record) -> int:
+    _, key, value, headers = record
+    return (len(key) if key else 0) + (len(value) if value else 0) + (len(headers) if headers else 1) + 10
