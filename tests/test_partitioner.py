@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from josef.partitioner import RoundRobin, StickyState, murmur2, partition_for_key
+from josef.partitioner import RoundRobin, murmur2, partition_for_key, pick_partition
 
 # Kafka's UtilsTest and librdkafka's unit test vectors (signed int32 as Java prints them).
 VECTORS = [
@@ -47,6 +47,24 @@ def test_round_robin_cycles_available_partitions() -> None:
 
 
 def test_sticky_pick_spreads_and_changes_partition() -> None:
-    picks = Counter(StickyState.pick([0, 1, 2, 3], 4, previous=1) for _ in range(2000))
+    picks = Counter(pick_partition([0, 1, 2, 3], 4, previous=1) for _ in range(2000))
     assert 1 not in picks
     assert set(picks) == {0, 2, 3}
+
+
+@pytest.mark.parametrize(("key", "expected"), VECTORS)
+def test_python_murmur2_vectors(key: bytes, expected: int) -> None:
+    from josef.partitioner import murmur2_py
+
+    assert murmur2_py(key) == expected & 0xFFFFFFFF
+
+
+def test_c_and_python_murmur2_agree() -> None:
+    import random
+
+    from josef.partitioner import murmur2_py
+
+    rng = random.Random(3)
+    for _ in range(5000):
+        key = rng.randbytes(rng.randrange(0, 64))
+        assert murmur2(key) == murmur2_py(key)

@@ -97,3 +97,24 @@ def test_decoder_rejects_garbage_cleanly(noise: bytes, cut: int) -> None:
             decode_batches(data)
         except ProtocolError:
             pass
+
+
+def test_c_speedups_are_built() -> None:
+    """CI installs with a compiler: the C path must be the one in use (and is checked below)."""
+    from josef import records
+
+    assert records.encode_records is not records.encode_records_py
+
+
+@settings(max_examples=150, deadline=None)
+@given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40))
+def test_c_and_python_record_encoders_agree(records: list, base_delta: int) -> None:
+    from josef import records as module
+
+    encoded = [
+        (TS + delta, key, value, header_bytes(normalize_headers(headers)) if headers else None)
+        for delta, key, value, headers in records
+    ]
+    assert bytes(module.encode_records(encoded, TS + base_delta)) == bytes(
+        module.encode_records_py(encoded, TS + base_delta)
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from josef.errors import BufferExhaustedError, ProducerClosedError
 from josef.future import BatchResult, RecordFuture
-from josef.partitioner import StickyState
+from josef.partitioner import pick_partition
 from josef.records import HEADER_SIZE, Record
 
 TopicPartition = tuple[str, int]
@@ -73,7 +73,7 @@ class Accumulator:
         self._space = threading.Condition(self._lock)
         self._deques: dict[TopicPartition, deque[ProducerBatch]] = {}
         self._open: dict[TopicPartition, ProducerBatch] = {}  # the batch each partition appends to
-        self._sticky: dict[str, StickyState] = {}
+        self._sticky: dict[str, ProducerBatch] = {}  # each topic's batch for keyless records
         self.incomplete: set[ProducerBatch] = set()
         self.waiters = 0  # threads blocked on buffer memory: makes every batch sendable
         self.flushing = 0
@@ -106,24 +106,18 @@ class Accumulator:
             if self.closed:
                 raise ProducerClosedError("send() after close()")
             if partition is None:
-                sticky = self._sticky.get(topic)
-                if sticky is None:
-                    sticky = self._sticky[topic] = StickyState(StickyState.pick(available, num_partitions))
-                elif sticky.bytes_in >= self.batch_size:
-                    sticky.partition = StickyState.pick(available, num_partitions, sticky.partition)
-                    sticky.bytes_in = 0
-                sticky.bytes_in += size
-                partition = sticky.partition
-            tp = (topic, partition)
-            batch = self._open.get(tp)
-            if batch is None or batch.size + size > self.batch_size:
-                wake = batch is not None  # that one is full now
-                batch = self._new_batch(tp, batch, size, max_block)
-                # The sender needs to hear of a new batch only if its linger ends before the
-                # sender would look again anyway.
-                wake = wake or batch.created + self.linger < self.sender_wakes_at
+                batch = self._sticky.get(topic)
+                if batch is None or batch.closed or batch.size + size > self.batch_size:
+                    batch, wake = self._next_sticky_batch(topic, batch, size, num_partitions, available, max_block)
+                else:
+                    wake = False
             else:
-                wake = False
+                tp = (topic, partition)
+                batch = self._open.get(tp)
+                if batch is None or batch.size + size > self.batch_size:
+                    batch, wake = self._new_batch(tp, batch, size, max_block)
+                else:
+                    wake = False
             batch.size += size
             timestamp = record[0]
             records = batch.records
@@ -135,15 +129,43 @@ class Accumulator:
                 batch.result.add(future, callback, True)
             if batch.size >= self.batch_size:
                 batch.closed = True
-                del self._open[tp]
+                del self._open[batch.tp]
                 wake = True
         if wake:
             self._wake_sender()
         return future
 
-    def _new_batch(self, tp: TopicPartition, full: ProducerBatch | None, size: int, max_block: float) -> ProducerBatch:
+    def _next_sticky_batch(
+        self,
+        topic: str,
+        previous: ProducerBatch | None,
+        size: int,
+        num_partitions: int,
+        available: Sequence[int],
+        max_block: float,
+    ) -> tuple[ProducerBatch, bool]:
+        """Uniform sticky partitioning: keyless records stay on one partition until its batch
+        is full, then move to another partition chosen at random among those with a leader."""
+        if previous is None:
+            partition = pick_partition(available, num_partitions)
+        elif previous.closed and previous.size + size <= self.batch_size:
+            partition = previous.partition  # sent early by linger, not full: stay
+        else:
+            partition = pick_partition(available, num_partitions, previous.partition)
+        tp = (topic, partition)
+        batch = self._open.get(tp)
+        wake = False
+        if batch is None or batch.size + size > self.batch_size:
+            batch, wake = self._new_batch(tp, batch, size, max_block)
+        self._sticky[topic] = batch
+        return batch, wake
+
+    def _new_batch(
+        self, tp: TopicPartition, full: ProducerBatch | None, size: int, max_block: float
+    ) -> tuple[ProducerBatch, bool]:
         """Close the partition's open batch and start another, reserving its memory (called
-        with the lock held; may wait for memory up to ``max_block``)."""
+        with the lock held; may wait for memory up to ``max_block``). Also says whether the
+        sender must be woken: for a batch now full, or a linger that ends before it looks again."""
         if full is not None:
             full.closed = True
             del self._open[tp]
@@ -155,7 +177,7 @@ class Accumulator:
                 raise ProducerClosedError("send() after close()")
             other = self._open.get(tp)  # another thread may have opened one meanwhile
             if other is not None and other.size + size <= self.batch_size:
-                return other
+                return other, full is not None
         self.available -= need
         batch = ProducerBatch(tp, time.monotonic())
         batch.reserved = need
@@ -166,7 +188,7 @@ class Accumulator:
         self._open[tp] = batch
         self.incomplete.add(batch)
         self.batches_created += 1
-        return batch
+        return batch, full is not None or batch.created + self.linger < self.sender_wakes_at
 
     def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
         self.waiters += 1

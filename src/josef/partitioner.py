@@ -7,6 +7,7 @@ handled by the accumulator (uniform sticky) unless a round-robin or custom parti
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Sequence
 
@@ -51,6 +52,15 @@ def _is_little() -> bool:
 _LITTLE = _is_little()
 
 
+murmur2_py = murmur2
+
+if not os.environ.get("JOSEF_NO_SPEEDUPS"):
+    try:
+        from josef._speedups import murmur2  # type: ignore[no-redef]
+    except ImportError:  # no compiler at install time: the Python version serves
+        pass
+
+
 def partition_for_key(key: bytes, num_partitions: int) -> int:
     """The Java client's choice for a keyed record (sign bit masked, never ``abs``)."""
     return (murmur2(key) & 0x7FFFFFFF) % num_partitions
@@ -70,23 +80,13 @@ class RoundRobin:
         return n % num_partitions
 
 
-class StickyState:
-    """Uniform sticky (KIP-794 without the adaptive weights): stay on one partition until
-    about ``batch.size`` bytes went to it, then pick another at random among partitions with
-    a leader."""
-
-    __slots__ = ("bytes_in", "partition")
-
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
-        self.bytes_in = 0
-
-    @staticmethod
-    def pick(available: Sequence[int], num_partitions: int, previous: int = -1) -> int:
-        choices = available if available else range(num_partitions)
-        if len(choices) == 1:
-            return choices[0]
-        while True:
-            choice = choices[random.randrange(len(choices))]
-            if choice != previous:
-                return choice
+def pick_partition(available: Sequence[int], num_partitions: int, previous: int = -1) -> int:
+    """A partition at random among those with a leader (all if none has one), other than
+    ``previous`` when there is a choice: where keyless records go next (uniform sticky)."""
+    choices = available if available else range(num_partitions)
+    if len(choices) == 1:
+        return choices[0]
+    while True:
+        choice = choices[random.randrange(len(choices))]
+        if choice != previous:
+            return choice

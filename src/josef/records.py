@@ -8,6 +8,7 @@ recordCount i32, then the records (compressed as one blob when a codec is set).
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,15 @@ def encode_records(records: Sequence[Record], base_timestamp: int) -> bytearray:
             out += value
         out += headers
     return out
+
+
+encode_records_py = encode_records
+
+if not os.environ.get("JOSEF_NO_SPEEDUPS"):
+    try:
+        from josef._speedups import encode_records  # type: ignore[no-redef]
+    except ImportError:  # no compiler at install time: the Python version serves
+        pass
 
 
 def record_size_upper_bound(key: bytes | None, value: bytes | None, headers: bytes | None) -> int:
