@@ -11,12 +11,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from josef.errors import BufferExhaustedError, ProducerClosedError
 from josef.future import BatchResult, RecordFuture
+from josef.metadata import TopicInfo
 from josef.partitioner import pick_partition
 from josef.records import HEADER_SIZE, Record
+
+if TYPE_CHECKING:
+    from josef.metrics import BufferStats
 
 TopicPartition = tuple[str, int]
 
@@ -62,8 +66,10 @@ class Accumulator:
         batch_size: int,
         linger: float,
         buffer_memory: int,
+        max_block: float,
         wake_sender: Callable[[], None],
     ) -> None:
+        self.max_block = max_block  # how long append() may wait for buffer memory
         self.batch_size = max(batch_size, 1)
         self.linger = linger
         self.buffer_memory = buffer_memory
@@ -83,6 +89,7 @@ class Accumulator:
         self.batches_created = 0
         self._drain_start: dict[int, int] = {}
         self.buffer_exhausted_total = 0
+        self.buffer_stats: BufferStats | None = None  # metrics of waits for memory
 
     def set_waker(self, wake_sender: Callable[[], None]) -> None:
         self._wake_sender = wake_sender
@@ -93,14 +100,12 @@ class Accumulator:
         self,
         topic: str,
         partition: int | None,
-        num_partitions: int,
-        available: Sequence[int],
+        info: TopicInfo,
         record: Record,
         size: int,
         key_size: int,
         value_size: int,
         callback: Callable[..., Any] | None,
-        max_block: float,
     ) -> RecordFuture:
         with self._lock:
             if self.closed:
@@ -108,14 +113,14 @@ class Accumulator:
             if partition is None:
                 batch = self._sticky.get(topic)
                 if batch is None or batch.closed or batch.size + size > self.batch_size:
-                    batch, wake = self._next_sticky_batch(topic, batch, size, num_partitions, available, max_block)
+                    batch, wake = self._next_sticky_batch(topic, batch, size, info)
                 else:
                     wake = False
             else:
                 tp = (topic, partition)
                 batch = self._open.get(tp)
                 if batch is None or batch.size + size > self.batch_size:
-                    batch, wake = self._new_batch(tp, batch, size, max_block)
+                    batch, wake = self._new_batch(tp, batch, size)
                 else:
                     wake = False
             batch.size += size
@@ -140,29 +145,25 @@ class Accumulator:
         topic: str,
         previous: ProducerBatch | None,
         size: int,
-        num_partitions: int,
-        available: Sequence[int],
-        max_block: float,
+        info: TopicInfo,
     ) -> tuple[ProducerBatch, bool]:
         """Uniform sticky partitioning: keyless records stay on one partition until its batch
         is full, then move to another partition chosen at random among those with a leader."""
         if previous is None:
-            partition = pick_partition(available, num_partitions)
+            partition = pick_partition(info.available, len(info.leaders))
         elif previous.closed and previous.size + size <= self.batch_size:
             partition = previous.partition  # sent early by linger, not full: stay
         else:
-            partition = pick_partition(available, num_partitions, previous.partition)
+            partition = pick_partition(info.available, len(info.leaders), previous.partition)
         tp = (topic, partition)
         batch = self._open.get(tp)
         wake = False
         if batch is None or batch.size + size > self.batch_size:
-            batch, wake = self._new_batch(tp, batch, size, max_block)
+            batch, wake = self._new_batch(tp, batch, size)
         self._sticky[topic] = batch
         return batch, wake
 
-    def _new_batch(
-        self, tp: TopicPartition, full: ProducerBatch | None, size: int, max_block: float
-    ) -> tuple[ProducerBatch, bool]:
+    def _new_batch(self, tp: TopicPartition, full: ProducerBatch | None, size: int) -> tuple[ProducerBatch, bool]:
         """Close the partition's open batch and start another, reserving its memory (called
         with the lock held; may wait for memory up to ``max_block``). Also says whether the
         sender must be woken: for a batch now full, or a linger that ends before it looks again."""
@@ -171,8 +172,8 @@ class Accumulator:
             del self._open[tp]
         need = max(self.batch_size, size + HEADER_SIZE)
         if self.available < need:
-            deadline = time.monotonic() + max_block
-            self._wait_for_memory(need, deadline, max_block)
+            deadline = time.monotonic() + self.max_block
+            self._wait_for_memory(need, deadline, self.max_block)
             if self.closed:
                 raise ProducerClosedError("send() after close()")
             other = self._open.get(tp)  # another thread may have opened one meanwhile
@@ -192,6 +193,10 @@ class Accumulator:
 
     def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
         self.waiters += 1
+        stats = self.buffer_stats
+        started = time.monotonic()
+        if stats is not None:
+            stats.wait_started(started)
         try:
             self._wake_sender()  # memory pressure makes every batch sendable now
             while self.available < need and not self.closed:
@@ -206,6 +211,8 @@ class Accumulator:
                 self._space.wait(remaining)
         finally:
             self.waiters -= 1
+            if stats is not None:
+                stats.wait_ended(started, time.monotonic(), self.available < need and not self.closed)
 
     def sleep_until(self, deadline: float, batches_seen: int) -> bool:
         """The sender is about to sleep until ``deadline``. Refused (False) if a batch was

@@ -16,7 +16,8 @@ from josef.accumulator import Accumulator
 from josef.config import ProducerConfig
 from josef.errors import ProducerClosedError, RecordTooLargeError
 from josef.future import BatchResult, RecordFuture, RecordMetadata
-from josef.metadata import ClusterMetadata
+from josef.metrics import Metric, find
+from josef.metadata import ClusterMetadata, TopicInfo
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import HEADER_SIZE, RECORD_OVERHEAD, header_bytes
 from josef.sender import Sender
@@ -58,15 +59,27 @@ class Producer:
         self._custom_partitioner = partitioner if callable(partitioner) else None
         self._round_robin = RoundRobin() if partitioner == "round_robin" else None
         self._ignore_keys: bool = cfg["partitioner.ignore.keys"]
+        # Keys are hashed (murmur2) unless a custom partitioner decides or keys are ignored;
+        # otherwise _choose_partition decides, or None: sticky, inside the accumulator.
+        self._hash_keys = self._custom_partitioner is None and not self._ignore_keys
+        self._choose_partition: Callable[[str, bytes | None, bytes | None, TopicInfo], int] | None = None
+        if self._custom_partitioner is not None:
+            self._choose_partition = self._custom_partition
+        elif self._round_robin is not None:
+            self._choose_partition = self._round_robin_partition
         self._metadata = ClusterMetadata(cfg["bootstrap.servers"], cfg["metadata.max.age.ms"] / 1000)
         self._accumulator = Accumulator(
             batch_size=cfg["batch.size"],
             linger=cfg["linger.ms"] / 1000,
             buffer_memory=cfg["buffer.memory"],
+            max_block=self._max_block,
             wake_sender=lambda: None,
         )
         self._sender = Sender(cfg, self._metadata, self._accumulator)
         self._accumulator.set_waker(self._sender.wake)
+        self._metrics = self._sender.metrics
+        self._metrics.bind(self._accumulator, self._sender, self._metadata)
+        self._append = self._accumulator.append
         self._topics = self._metadata.topics
         self._closed = False
         self._sender.start()
@@ -117,24 +130,16 @@ class Producer:
             if not isinstance(topic, str) or not topic:
                 raise ValueError(f"topic must be a non-empty str, got {topic!r}")
             info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
-        num_partitions = len(info.leaders)
         if partition is not None:
-            if type(partition) is not int or not 0 <= partition < num_partitions:
+            if type(partition) is not int or not 0 <= partition < len(info.leaders):
                 raise ValueError(
-                    f"partition {partition!r} does not exist: topic {topic!r} has {num_partitions} "
-                    f"partitions (0..{num_partitions - 1})"
+                    f"partition {partition!r} does not exist: topic {topic!r} has {len(info.leaders)} "
+                    f"partitions (0..{len(info.leaders) - 1})"
                 )
-        elif self._custom_partitioner is not None:
-            partition = self._custom_partitioner(topic, key_bytes, value_bytes, num_partitions)
-            if type(partition) is not int or not 0 <= partition < num_partitions:
-                raise ValueError(
-                    f"the custom partitioner returned {partition!r} for topic {topic!r} with "
-                    f"{num_partitions} partitions"
-                )
-        elif key_bytes is not None and not self._ignore_keys:
-            partition = (murmur2(key_bytes) & 0x7FFFFFFF) % num_partitions
-        elif self._round_robin is not None:
-            partition = self._round_robin.choose(topic, info.available, num_partitions)
+        elif key_bytes is not None and self._hash_keys:
+            partition = (murmur2(key_bytes) & 0x7FFFFFFF) % len(info.leaders)
+        elif self._choose_partition is not None:
+            partition = self._choose_partition(topic, key_bytes, value_bytes, info)
         if key_bytes is None:
             key_size = -1
             payload = 0
@@ -159,18 +164,30 @@ class Producer:
                 topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
                 callback,
             )
-        return self._accumulator.append(
+        return self._append(
             topic,
             partition,
-            num_partitions,
-            info.available,
+            info,
             (timestamp_ms, key_bytes, value_bytes, header_section),
             payload + _RECORD_FRAMING_ESTIMATE,
             key_size,
             value_size,
             callback,
-            self._max_block,
         )
+
+    def _custom_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
+        assert self._custom_partitioner is not None
+        count = len(info.leaders)
+        partition = self._custom_partitioner(topic, key, value, count)
+        if type(partition) is not int or not 0 <= partition < count:
+            raise ValueError(
+                f"the custom partitioner returned {partition!r} for topic {topic!r} with {count} partitions"
+            )
+        return partition
+
+    def _round_robin_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
+        assert self._round_robin is not None
+        return self._round_robin.choose(topic, info.available, len(info.leaders))
 
     def _fail_at_once(
         self,
@@ -188,6 +205,8 @@ class Producer:
         error = RecordTooLargeError(
             f"the record is {size} bytes when serialized, larger than {name} ({limit}); it was not sent"
         )
+        if self._metrics.recording:
+            self._metrics.record_error(topic, 1, time.monotonic())
         result = BatchResult(topic, -1 if partition is None else partition)
         future = RecordFuture(result, 0, timestamp, key_size, value_size)
         if callback is not None:
@@ -210,7 +229,8 @@ class Producer:
         Returns how many of those records are still pending when ``timeout`` (seconds) runs
         out: 0 means all of them are resolved.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         pending = self._accumulator.snapshot_incomplete()
         self._accumulator.begin_flush()
         try:
@@ -220,12 +240,26 @@ class Producer:
                     break
         finally:
             self._accumulator.end_flush()
+            self._metrics.add_flush_time(time.monotonic() - started)
         return sum(1 for result in pending if not result.done())
 
     def partitions_for(self, topic: str) -> list[int]:
         """The topic's partition numbers (fetching metadata, up to ``max.block.ms``)."""
         info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
         return list(range(len(info.leaders)))
+
+    def metrics(self) -> list[Metric]:
+        """Every metric's current value, as plain :class:`~josef.metrics.Metric` data: the Java
+        producer's names, groups (``producer-metrics``, ``producer-topic-metrics``,
+        ``producer-node-metrics``) and tags (``client-id``, ``topic``, ``node-id``), values in
+        Java's units. See ``docs/metrics.md``."""
+        return self._metrics.values()
+
+    def metric(self, name: str, group: str | None = None, **tags: str) -> float:
+        """One metric's value: ``metric("record-send-total")``, or per topic / broker with
+        ``metric("record-send-total", topic="orders")``, ``metric("request-rate", node_id="node-1")``.
+        Raises ``KeyError`` unless exactly one metric matches."""
+        return find(self._metrics.values(), name, group, **tags)
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then stop. Records still pending when ``timeout`` (seconds)
