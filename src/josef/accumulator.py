@@ -30,7 +30,7 @@ class ProducerBatch:
 
     __slots__ = ("attempts", "base_sequence", "closed", "created", "encoded", "last_attempt",
                  "max_ts", "partition", "producer_epoch", "producer_id", "raw_size", "records", "reserved",
-                 "result", "retry_at", "size", "topic", "tp")
+                 "result", "retry_at", "size", "topic", "tp", "unknown")
 
     def __init__(self, tp: TopicPartition, now: float) -> None:
         self.tp = tp
@@ -43,6 +43,9 @@ class ProducerBatch:
         self.attempts = 0
         self.last_attempt = 0.0
         self.retry_at = 0.0
+        # An attempt ended without a definite answer (timeout, lost connection, ...): the
+        # batch may be in the log. Sticky until the broker acknowledges it.
+        self.unknown = False
         self.max_ts = -1
         self.closed = False
         self.producer_id = -1
@@ -344,14 +347,17 @@ class Accumulator:
                 batch.closed = True
                 _insert_in_order(dq, batch)
 
-    def expire(self, now: float, delivery_timeout: float) -> tuple[list[ProducerBatch], float]:
+    def expire(
+        self, now: float, delivery_timeout: float, keep_unknown: bool = False
+    ) -> tuple[list[ProducerBatch], float]:
         """Queued batches whose ``delivery.timeout.ms`` ran out, taken out of their queues, and
-        when the next queued batch will run out."""
+        when the next queued batch will run out. With ``keep_unknown``, a batch that may be in
+        the log already is kept (with everything behind it) until its fate is known."""
         expired: list[ProducerBatch] = []
         next_expiry = now + 3600.0
         with self._lock:
             for dq in self._deques.values():
-                while dq and now - dq[0].created >= delivery_timeout:
+                while dq and now - dq[0].created >= delivery_timeout and not (keep_unknown and dq[0].unknown):
                     batch = dq.popleft()
                     if not batch.closed:
                         batch.closed = True
@@ -378,6 +384,11 @@ class Accumulator:
                 dq.clear()
             self._open.clear()
         return batches
+
+    def has_unknown(self, epoch: int) -> bool:
+        """Whether a queued batch of ``epoch`` may be in the log already."""
+        with self._lock:
+            return any(batch.unknown and batch.producer_epoch == epoch for dq in self._deques.values() for batch in dq)
 
     def has_queued(self) -> bool:
         with self._lock:

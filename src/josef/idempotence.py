@@ -40,6 +40,7 @@ class IdempotenceState:
         self.producer_id = -1
         self.producer_epoch = -1
         self.bump_needed = False
+        self.reinit_needed = False
         self._partitions: dict[TopicPartition, PartitionSequence] = {}
 
     def set_producer_id(self, producer_id: int, epoch: int) -> None:
@@ -85,8 +86,14 @@ class IdempotenceState:
         if batch.producer_id == self.producer_id and batch.producer_epoch == self.producer_epoch:
             self.bump_needed = True
 
+    def reset_producer_id(self) -> None:
+        """Ask for a fresh producer id (InitProducerId) instead of a bump."""
+        self.bump_needed = True
+        self.reinit_needed = True
+
     def bump_epoch(self) -> None:
-        if self.producer_epoch >= INT16_MAX:
+        if self.producer_epoch >= INT16_MAX or self.reinit_needed:
+            self.reinit_needed = False
             self.producer_id = -1  # a fresh producer id instead
             self.producer_epoch = -1
         else:

@@ -45,6 +45,12 @@ _DUPLICATE_SEQUENCE = 46
 _OUT_OF_ORDER_SEQUENCE = 45
 _MESSAGE_TOO_LARGE = 10
 
+_UNKNOWN_PRODUCER_ID = 59
+_INVALID_PRODUCER_EPOCH = 47
+_SEQUENCE_ERRORS = frozenset({_OUT_OF_ORDER_SEQUENCE, _UNKNOWN_PRODUCER_ID, _INVALID_PRODUCER_EPOCH})
+# Errors after which the batch may be in the log all the same: REQUEST_TIMED_OUT,
+# NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS_AFTER_APPEND, UNKNOWN_SERVER_ERROR.
+_MAYBE_WRITTEN = frozenset({7, 13, 20, -1})
 
 class Backoff:
     """Exponential backoff with ±20 % jitter, as the Java client computes it."""
@@ -367,7 +373,7 @@ class Sender:
     def _maintain_producer_id(self, now: float) -> float:
         state = self.idempotence
         assert state is not None
-        if state.bump_needed and not any(self.in_flight.values()):
+        if state.bump_needed and not any(self.in_flight.values()) and not self.acc.has_unknown(state.producer_epoch):
             state.bump_epoch()
             self.acc_resequence()
         if state.producer_id >= 0 or self._init_pid_in_flight:
@@ -411,19 +417,25 @@ class Sender:
 
     # -- produce -------------------------------------------------------------------------------
 
+                        batch.producer_epoch = -1
     def _can_drain(self, batch: ProducerBatch) -> bool:
+                        batch.unknown = False
         """The per-partition in-flight gate (called under the accumulator lock)."""
         in_flight = self.in_flight.get(batch.tp)
         count = len(in_flight) if in_flight else 0
         state = self.idempotence
         if state is None:
             return count == 0 if self.strict_order else True
-        if state.producer_id < 0 or state.bump_needed:
+        if state.producer_id < 0:
             return False
         if batch.base_sequence >= 0:
             # A retry goes alone, lowest sequence first, so the broker sees no gap.
             return count == 0
         return count < state.max_in_flight(batch.tp)
+        if state.bump_needed:
+            # Unresolved batches go out under their old epoch to learn their fate; the rest
+            # waits for the new epoch.
+            return batch.unknown and batch.producer_epoch == state.producer_epoch and count == 0
 
     def _send_produce(self, conn: BrokerConnection, batches: list[ProducerBatch], now: float) -> None:
         state = self.idempotence
@@ -482,6 +494,8 @@ class Sender:
             for batch in by_tp.values():
                 self._complete(batch, -1, -1, None)
             return
+                # The request may or may not have reached the log: its fate is unknown.
+                batch.unknown = self.acks != 0
         seen = set()
         for topic in response["responses"]:
             name = topic["name"]
@@ -524,9 +538,10 @@ class Sender:
                 f"the broker refused a record of {batch.raw_size} bytes as too large for "
                 f"{batch.topic} (message.max.bytes / max.message.bytes): {message or error}"
             )
-        if code == _OUT_OF_ORDER_SEQUENCE and state is not None and state.is_consequence(batch):
-            # An earlier batch of this partition failed; this one follows it once it is resent.
-            self._retry(batch, now)
+        if code in _MAYBE_WRITTEN:
+            batch.unknown = True  # the broker may have appended it before giving up
+        if state is not None and code in _SEQUENCE_ERRORS:
+            self._on_sequence_error(batch, code, part, error, now)
             return
         self._retry_or_fail(batch, error, now)
 
@@ -536,6 +551,42 @@ class Sender:
         Java client does (KIP-126). A single record still too large then fails alone."""
         records = batch.records
         target = min(self.acc.batch_size, max(batch.raw_size // 2, 1))
+    def _on_sequence_error(
+        self, batch: ProducerBatch, code: int, part: dict[str, Any], error: KafkaError, now: float
+    ) -> None:
+        """OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH for an
+        idempotent (not transactional) producer, handled as the Java client does (KIP-360)."""
+        state = self.idempotence
+        assert state is not None
+        if batch.producer_id != state.producer_id or batch.producer_epoch != state.producer_epoch:
+            # An answer for an older epoch: send it again, stamped anew.
+            batch.base_sequence = -1
+            batch.encoded = None
+            batch.unknown = False
+            self._retry(batch, now)
+            return
+        if code == _OUT_OF_ORDER_SEQUENCE and state.is_consequence(batch):
+            # An earlier batch of this partition failed; this one follows once that is resent.
+            self._retry(batch, now)
+            return
+        # The broker has no record of this sequence: whatever an earlier attempt did, the
+        # batch is not in the log.
+        batch.unknown = False
+        if now - batch.created >= self.delivery_timeout:
+            state.failed(batch, error)
+            self._complete(batch, -1, -1, error)
+            return
+        # The broker has lost (UNKNOWN_PRODUCER_ID), never had (OUT_OF_ORDER_SEQUENCE_NUMBER)
+        # or no longer accepts (INVALID_PRODUCER_EPOCH) this producer's state for the partition:
+        # go on under a new epoch, sequences from 0, once nothing is in flight or unresolved.
+        log.info("%s for %s-%s (sequence %s): bumping the producer epoch", type(error).__name__,
+                 batch.topic, batch.partition, batch.base_sequence)
+        if code == _INVALID_PRODUCER_EPOCH:
+            state.reset_producer_id()
+        else:
+            state.bump_needed = True
+        self._retry(batch, now)
+
         parts: list[ProducerBatch] = []
         start = 0
         while start < len(records):
@@ -580,6 +631,11 @@ class Sender:
         self.retried_batches += 1
         self.acc.reenqueue(batch, now, self.retry_backoff(batch.attempts + 1))
 
+        if batch.unknown and self.idempotence is not None and self._close_deadline != 0.0 and error.retriable:
+            # It may be in the log: failing it could be a lie, and resending it under a new
+            # sequence a duplicate. Retry with the same sequence until the broker says which.
+            self._retry(batch, now)
+            return
     def _complete(self, batch: ProducerBatch, base_offset: int, append_time: int, error: BaseException | None) -> None:
         if batch.result.done():
             return
@@ -587,7 +643,7 @@ class Sender:
         batch.result.complete(base_offset, append_time if append_time is not None else -1, error)
 
     def _expire(self, now: float) -> float:
-        expired, next_expiry = self.acc.expire(now, self.delivery_timeout)
+        expired, next_expiry = self.acc.expire(now, self.delivery_timeout, keep_unknown=self.idempotence is not None)
         for batch in expired:
             if self.idempotence is not None and batch.base_sequence >= 0:
                 self.idempotence.failed(batch, None)
