@@ -106,9 +106,13 @@ def new_topic3(kafka3: KafkaCluster, request: pytest.FixtureRequest) -> TopicFac
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that use ``kafka3`` as ``cluster3`` and run them last, so that the three
+    extra JVMs are only alive (and only compete for the 2 cores) at the end of the session."""
+    uses_cluster3 = {id(item) for item in items if "kafka3" in getattr(item, "fixturenames", ())}
     for item in items:
-        if "kafka3" in getattr(item, "fixturenames", ()):
+        if id(item) in uses_cluster3:
             item.add_marker(pytest.mark.cluster3)
+    items.sort(key=lambda item: id(item) in uses_cluster3)  # stable: keeps the order otherwise
 
 
 @pytest.hookimpl(wrapper=True)
