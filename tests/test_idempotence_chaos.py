@@ -1,0 +1,161 @@
+"""Idempotence under broker failures on a real 3-node cluster (#4).
+
+Leaders are killed (-9) and restarted, or frozen (SIGSTOP) for 20 s, while keyed records
+stream in. confluent-kafka's consumer then reads everything back: with idempotence every
+acknowledged record is there exactly once and in send order per partition; without it the
+same faults produce duplicates, which the test reports (that is what idempotence buys).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from josef import Producer
+from josef.errors import DeliveryTimeoutError
+from tests.harness.kafka import KafkaCluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+PARTITIONS = 12
+RECORDS = 300_000
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(3, min_insync_replicas=2)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=20)
+    return {p.id: p.leader for p in meta.topics[topic].partitions.values()}
+
+
+def _busiest_leader(bootstrap: str, topic: str, alive: set[int]) -> int:
+    """The broker leading the most partitions of the topic (the busiest one)."""
+    counts = Counter(leader for leader in _leaders(bootstrap, topic).values() if leader in alive)
+    return counts.most_common(1)[0][0]
+
+
+def _chaos(cluster: KafkaCluster, topic: str, events: list[str], kills: int, freeze: float) -> None:
+    bootstrap = cluster.bootstrap_servers
+    nodes = {1, 2, 3}
+    for _ in range(kills):
+        leader = _busiest_leader(bootstrap, topic, nodes)
+        events.append(f"kill -9 node {leader}")
+        cluster.kill(leader, signal.SIGKILL)
+        time.sleep(2)  # the broker stays down a while: this is the fault, not a wait for an event
+        cluster.start_node(leader)
+        events.append(f"node {leader} back")
+    if freeze:
+        leader = _busiest_leader(bootstrap, topic, nodes)
+        events.append(f"SIGSTOP node {leader} for {freeze:.0f} s")
+        cluster.pause(leader)
+        time.sleep(freeze)  # the fault's duration
+        cluster.resume(leader)
+        events.append(f"node {leader} resumed")
+
+
+def _run(cluster: KafkaCluster, idempotent: bool, kills: int = 5, freeze: float = 20.0) -> dict[str, Any]:
+    topic = f"chaos-{uuid.uuid4().hex[:8]}"
+    cluster.create_topic(topic, PARTITIONS, replication_factor=3)
+    config = {
+        "bootstrap.servers": cluster.bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": idempotent,
+        "request.timeout.ms": 10_000,
+        "delivery.timeout.ms": 60_000,
+        "linger.ms": 5,
+        "max.block.ms": 120_000,
+    }
+    if not idempotent:
+        config["max.in.flight.requests.per.connection"] = 5
+    events: list[str] = []
+    chaos = threading.Thread(target=_chaos, args=(cluster, topic, events, kills, freeze), daemon=True)
+    futures = []
+    with Producer(config) as producer:
+        chaos.start()
+        i = 0
+        # Full speed for the first RECORDS records, then a steady trickle until the faults are
+        # over, so that every fault meets traffic.
+        while i < RECORDS or chaos.is_alive():
+            burst = 5000 if i < RECORDS else 200
+            for _ in range(burst):
+                futures.append(producer.send(topic, str(i).encode(), f"key-{i % 5000}".encode()))
+                i += 1
+            if i >= RECORDS:
+                time.sleep(0.1)
+        chaos.join()
+        assert producer.flush(300) == 0, "every record's future must resolve"
+    sent = len(futures)
+    succeeded: dict[int, int] = {}
+    failures: list[BaseException] = []
+    for index, future in enumerate(futures):
+        error = future.exception(0)
+        if error is None:
+            succeeded[index] = future.result(0).partition
+        else:
+            failures.append(error)
+    messages = cluster.consume_all(topic, len(succeeded), timeout=180)
+    seen = Counter(int(m.value()) for m in messages)
+    duplicates = sum(n - 1 for n in seen.values() if n > 1)
+    lost = [index for index in succeeded if index not in seen]
+    order_violations = 0
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    for message in messages:
+        by_partition[message.partition()].append(int(message.value()))
+    for values in by_partition.values():
+        order_violations += sum(1 for a, b in zip(values, values[1:], strict=False) if b <= a)
+    return {
+        "idempotent": idempotent,
+        "sent": sent,
+        "succeeded": len(succeeded),
+        "failed": len(failures),
+        "failure_types": sorted({type(e).__name__ for e in failures}),
+        "read_back": len(messages),
+        "duplicates": duplicates,
+        "lost_acknowledged": len(lost),
+        "order_violations": order_violations,
+        "failed_but_present": sum(1 for i, f in enumerate(futures) if f.exception(0) and i in seen),
+        "events": events,
+        "failures": failures[:3],
+    }
+
+
+def _report(name: str, result: dict[str, Any]) -> None:
+    shown = {k: v for k, v in result.items() if k != "failures"}
+    print(f"\n{name}: {json.dumps(shown)}")
+
+
+def test_leader_kills_idempotent(cluster: KafkaCluster) -> None:
+    result = _run(cluster, idempotent=True)
+    _report("leader kills, idempotent", result)
+    assert result["succeeded"] + result["failed"] == result["sent"]
+    assert result["duplicates"] == 0
+    assert result["lost_acknowledged"] == 0
+    assert result["order_violations"] == 0
+    assert all(isinstance(e, DeliveryTimeoutError) for e in result["failures"]), result["failures"]
+    assert result["failure_types"] in ([], ["DeliveryTimeoutError"])
+
+
+def test_leader_kills_without_idempotence_for_comparison(cluster: KafkaCluster) -> None:
+    """Same faults, enable.idempotence=false, acks=all, retries on: duplicates are reported,
+    not asserted (they depend on where a kill lands); acknowledged records are still never lost."""
+    result = _run(cluster, idempotent=False, kills=3, freeze=0)
+    _report("leader kills, idempotence off", result)
+    assert result["succeeded"] + result["failed"] == result["sent"]
+    assert result["lost_acknowledged"] == 0
