@@ -144,6 +144,10 @@ OPTIONS: dict[str, _Option] = {
     "value.serializer": _Option(_callable, None),
     "security.protocol": _Option(_choice("plaintext"), "plaintext"),
     "sasl.password": _Option(_opt_str, None, secret=True),
+    "metrics.sample.window.ms": _Option(_int(1), 30000),
+    "metrics.num.samples": _Option(_int(1, INT32_MAX), 2),
+    # Java's INFO / DEBUG / TRACE all record every metric; "off" (josef) records none.
+    "metrics.recording.level": _Option(_choice("info", "debug", "trace", "off"), "info"),
 }
 
 @dataclass

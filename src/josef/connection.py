@@ -11,10 +11,11 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from josef import __version__
 from josef.errors import (
@@ -25,6 +26,9 @@ from josef.errors import (
     error_for_code,
 )
 from josef.protocol import ApiKey, FrameReader, decode_response, encode_request, negotiate_version
+
+if TYPE_CHECKING:
+    from josef.metrics import NodeStats
 
 log = logging.getLogger("josef.connection")
 
@@ -77,6 +81,7 @@ class BrokerConnection:
         self.last_activity = 0.0
         self.on_ready: Callable[[BrokerConnection], None] | None = None
         self.on_close: Callable[[BrokerConnection, KafkaError], None] | None = None
+        self.stats: NodeStats | None = None  # metrics of this broker, if recorded
 
     def __repr__(self) -> str:
         return f"<BrokerConnection node={self.node_id} {self.host}:{self.port} {self.state}>"
@@ -113,6 +118,8 @@ class BrokerConnection:
         self.state = CONNECTING
         self.connect_started = now
         self.last_activity = now
+        if self.stats is not None:
+            self.stats.connected(now)
         code = sock.connect_ex(address)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             self.close(KafkaConnectionError(f"connect to {self.host}:{self.port} failed: {errno.errorcode.get(code)}"))
@@ -190,6 +197,8 @@ class BrokerConnection:
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
         frame = encode_request(api_key, version, self._correlation, self.client_id, body)
         self._out += frame
+        if self.stats is not None:
+            self.stats.request(len(frame), now)
         if expect_response:
             self.in_flight.append(InFlight(self._correlation, api_key, version, callback, now))
         else:
@@ -246,6 +255,8 @@ class BrokerConnection:
             self.close(KafkaConnectionError(f"node {self.node_id} ({self.host}:{self.port}) closed the connection"))
             return
         self.last_activity = now
+        if self.stats is not None:
+            self.stats.received(len(data), now)
         try:
             self._reader.feed(data)
             while self.state != CLOSED:
@@ -265,6 +276,10 @@ class BrokerConnection:
             raise ProtocolError(
                 f"correlation id {correlation_id} does not match the oldest request ({request.correlation_id})"
             )
+        if self.stats is not None:  # last_activity: when this read began
+            produce = request.api_key == ApiKey.PRODUCE
+            throttle = body.get("throttle_time_ms", 0) if produce else 0
+            self.stats.response(produce, request.sent_at, self.last_activity, throttle)
         request.callback(body, None)
 
     def timed_out(self, now: float, request_timeout: float, setup_timeout: float) -> bool:
@@ -278,6 +293,8 @@ class BrokerConnection:
             return
         was = self.state
         self.state = CLOSED
+        if self.stats is not None:
+            self.stats.closed(time.monotonic())
         if self.sock is not None:
             try:
                 self.sock.close()

@@ -49,6 +49,7 @@ class ClusterMetadata:
     updated_at: float = 0.0
     update_requested: bool = True
     version: int = 0
+    wait_seconds: float = 0.0  # time user threads spent waiting in partitions() (metrics)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _leaders: dict[TopicPartition, int] = field(default_factory=dict)
     _by_node: dict[int, list[TopicPartition]] = field(default_factory=dict)
@@ -60,7 +61,14 @@ class ClusterMetadata:
         info = self.topics.get(topic)
         if info is not None:
             return info
-        deadline = time.monotonic() + max_block
+        started = time.monotonic()
+        try:
+            return self._wait_for(topic, max_block, wake, started)
+        finally:
+            self.wait_seconds += time.monotonic() - started
+
+    def _wait_for(self, topic: str, max_block: float, wake: Any, started: float) -> TopicInfo:
+        deadline = started + max_block
         with self._cond:
             self.wanted[topic] = time.monotonic()
             self.update_requested = True

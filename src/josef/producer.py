@@ -16,8 +16,8 @@ from josef.accumulator import Accumulator
 from josef.config import ProducerConfig
 from josef.errors import ProducerClosedError, RecordTooLargeError
 from josef.future import BatchResult, RecordFuture, RecordMetadata
-from josef.metrics import Metric, find
 from josef.metadata import ClusterMetadata, TopicInfo
+from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import HEADER_SIZE, RECORD_OVERHEAD, header_bytes
 from josef.sender import Sender

@@ -34,8 +34,10 @@ from josef.errors import (
 )
 from josef.idempotence import IdempotenceState, add_sequence
 from josef.metadata import ClusterMetadata
+from josef.metrics import ProducerMetrics
 from josef.protocol import ApiKey
 from josef.records import Record, encode_batch
+from josef.transactions import TransactionManager
 
 log = logging.getLogger("josef.sender")
 
@@ -44,13 +46,13 @@ _MAX_PRODUCE_VERSION = 12
 _DUPLICATE_SEQUENCE = 46
 _OUT_OF_ORDER_SEQUENCE = 45
 _MESSAGE_TOO_LARGE = 10
-
 _UNKNOWN_PRODUCER_ID = 59
 _INVALID_PRODUCER_EPOCH = 47
 _SEQUENCE_ERRORS = frozenset({_OUT_OF_ORDER_SEQUENCE, _UNKNOWN_PRODUCER_ID, _INVALID_PRODUCER_EPOCH})
 # Errors after which the batch may be in the log all the same: REQUEST_TIMED_OUT,
 # NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS_AFTER_APPEND, UNKNOWN_SERVER_ERROR.
 _MAYBE_WRITTEN = frozenset({7, 13, 20, -1})
+
 
 class Backoff:
     """Exponential backoff with ±20 % jitter, as the Java client computes it."""
@@ -89,6 +91,12 @@ class Sender:
         }.get(self.codec)
         self.compress = compression.compressor(self.codec, level) if self.codec else None
         self.idempotence = IdempotenceState() if config.idempotent else None
+        self.txn: TransactionManager | None = None
+        if config["transactional.id"] is not None and self.idempotence is not None:
+            self.txn = TransactionManager(
+                config["transactional.id"], config["transaction.timeout.ms"], self.idempotence, self.wake,
+                retry_backoff=config["retry.backoff.ms"] / 1000, retry_backoff_max=config["retry.backoff.max.ms"] / 1000,
+            )
         # Without idempotence, order survives retries only with one batch per partition in flight.
         self.strict_order = self.idempotence is None and self.retries > 0
 
@@ -117,6 +125,7 @@ class Sender:
         self.batches_sent = 0
         self.retried_batches = 0
         self.split_batches = 0
+        self.metrics = ProducerMetrics.from_config(config)
         self.on_request: Callable[[int, list[ProducerBatch]], None] | None = None
 
     # -- control from user threads -------------------------------------------------------------
@@ -169,7 +178,7 @@ class Sender:
                 ))
                 self._running = False
                 return
-            if not self.acc.incomplete and not any(self.in_flight.values()):
+            if not self.acc.incomplete and not any(self.in_flight.values()) and (self.txn is None or self.txn.idle()):
                 self._running = False
                 return
             timeout = self._close_deadline - now
@@ -178,7 +187,7 @@ class Sender:
             self._fail_everything(self.fatal_error)
 
         timeout = min(timeout, self._maintain_metadata(now))
-        if self.idempotence is not None:
+        if self.idempotence is not None and self.txn is None:
             timeout = min(timeout, self._maintain_producer_id(now))
 
         ready, next_check, unknown_leader = self.acc.ready(now, self.metadata.leader_of, self._can_drain)
@@ -198,6 +207,8 @@ class Sender:
             if batches:
                 self._send_produce(conn, batches, now)
                 timeout = 0.0  # there may be more for this leader: look again at once
+        if self.txn is not None:  # after draining: it adds the partitions the drain asked for
+            timeout = min(timeout, self.txn.maintain(self, now))
 
         timeout = min(timeout, self._expire(now))
         self._check_connections(now)
@@ -261,6 +272,8 @@ class Sender:
         )
         conn.on_ready = self._on_connection_ready
         conn.on_close = self._on_connection_closed
+        if self.metrics.recording:
+            conn.stats = self.metrics.node(node)
         self.conns[node] = conn
         try:
             conn.connect(now)
@@ -413,14 +426,16 @@ class Sender:
                     if batch.base_sequence >= 0:
                         batch.base_sequence = -1
                         batch.producer_id = -1
+                        batch.producer_epoch = -1
                         batch.encoded = None
+                        batch.unknown = False
 
     # -- produce -------------------------------------------------------------------------------
 
-                        batch.producer_epoch = -1
     def _can_drain(self, batch: ProducerBatch) -> bool:
-                        batch.unknown = False
         """The per-partition in-flight gate (called under the accumulator lock)."""
+        if self.txn is not None and not self.txn.may_drain(batch):
+            return False
         in_flight = self.in_flight.get(batch.tp)
         count = len(in_flight) if in_flight else 0
         state = self.idempotence
@@ -428,18 +443,22 @@ class Sender:
             return count == 0 if self.strict_order else True
         if state.producer_id < 0:
             return False
-        if batch.base_sequence >= 0:
-            # A retry goes alone, lowest sequence first, so the broker sees no gap.
-            return count == 0
-        return count < state.max_in_flight(batch.tp)
         if state.bump_needed:
             # Unresolved batches go out under their old epoch to learn their fate; the rest
             # waits for the new epoch.
             return batch.unknown and batch.producer_epoch == state.producer_epoch and count == 0
+        if batch.base_sequence >= 0:
+            # A retry goes alone, lowest sequence first, so the broker sees no gap.
+            return count == 0
+        return count < state.max_in_flight(batch.tp)
 
     def _send_produce(self, conn: BrokerConnection, batches: list[ProducerBatch], now: float) -> None:
         state = self.idempotence
         version = min(conn.versions[ApiKey.PRODUCE], _MAX_PRODUCE_VERSION)
+        txn = self.txn
+        if txn is not None:
+            version = min(version, txn.max_produce_version)
+            txn.batches_sent(batches)
         topics: dict[str, list[dict[str, Any]]] = {}
         by_tp: dict[TopicPartition, ProducerBatch] = {}
         for batch in batches:
@@ -453,6 +472,7 @@ class Sender:
                     producer_id=batch.producer_id,
                     producer_epoch=batch.producer_epoch,
                     base_sequence=batch.base_sequence,
+                    transactional=txn is not None,
                     codec=self.codec,
                     compress=self.compress,
                 )
@@ -460,13 +480,15 @@ class Sender:
             by_tp[batch.tp] = batch
             self.in_flight.setdefault(batch.tp, []).append(batch)
         body = {
-            "transactional_id": None,
+            "transactional_id": txn.transactional_id if txn is not None else None,
             "acks": self.acks,
             "timeout_ms": int(self.request_timeout * 1000),
             "topic_data": [{"name": name, "partition_data": parts} for name, parts in topics.items()],
         }
         self.requests_sent += 1
         self.batches_sent += len(batches)
+        if self.metrics.recording:
+            self.metrics.record_produce(batches, now)
         if self.on_request is not None:
             self.on_request(conn.node_id, batches)
 
@@ -488,14 +510,14 @@ class Sender:
                 flight.remove(batch)
         if error is not None or response is None:
             for batch in by_tp.values():
+                # The request may or may not have reached the log: its fate is unknown.
+                batch.unknown = self.acks != 0
                 self._retry_or_fail(batch, error or KafkaConnectionError("no response"), now)
             return
         if self.acks == 0:
             for batch in by_tp.values():
                 self._complete(batch, -1, -1, None)
             return
-                # The request may or may not have reached the log: its fate is unknown.
-                batch.unknown = self.acks != 0
         seen = set()
         for topic in response["responses"]:
             name = topic["name"]
@@ -545,12 +567,6 @@ class Sender:
             return
         self._retry_or_fail(batch, error, now)
 
-    def _split(self, batch: ProducerBatch, now: float) -> None:
-        """The broker refused the batch as too large: send its records again in halves (each at
-        most ``batch.size``), keeping the batch's producer id, epoch and sequence range, as the
-        Java client does (KIP-126). A single record still too large then fails alone."""
-        records = batch.records
-        target = min(self.acc.batch_size, max(batch.raw_size // 2, 1))
     def _on_sequence_error(
         self, batch: ProducerBatch, code: int, part: dict[str, Any], error: KafkaError, now: float
     ) -> None:
@@ -568,6 +584,12 @@ class Sender:
         if code == _OUT_OF_ORDER_SEQUENCE and state.is_consequence(batch):
             # An earlier batch of this partition failed; this one follows once that is resent.
             self._retry(batch, now)
+            return
+        if self.txn is not None:
+            # No bump mid-transaction: the batch fails, and with it the transaction (abortable).
+            batch.unknown = False
+            state.failed(batch, error)
+            self._complete(batch, -1, -1, error)
             return
         # The broker has no record of this sequence: whatever an earlier attempt did, the
         # batch is not in the log.
@@ -587,6 +609,12 @@ class Sender:
             state.bump_needed = True
         self._retry(batch, now)
 
+    def _split(self, batch: ProducerBatch, now: float) -> None:
+        """The broker refused the batch as too large: send its records again in halves (each at
+        most ``batch.size``), keeping the batch's producer id, epoch and sequence range, as the
+        Java client does (KIP-126). A single record still too large then fails alone."""
+        records = batch.records
+        target = min(self.acc.batch_size, max(batch.raw_size // 2, 1))
         parts: list[ProducerBatch] = []
         start = 0
         while start < len(records):
@@ -612,6 +640,8 @@ class Sender:
             lambda: self.acc.complete(batch),
         )
         self.split_batches += 1
+        if self.metrics.recording:
+            self.metrics.record_split(now)
         self.acc.put_back(parts)
 
     def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError, now: float) -> None:
@@ -623,23 +653,29 @@ class Sender:
         ):
             self._retry(batch, now)
             return
+        if batch.unknown and self.idempotence is not None and self._close_deadline != 0.0 and error.retriable:
+            # It may be in the log: failing it could be a lie, and resending it under a new
+            # sequence a duplicate. Retry with the same sequence until the broker says which.
+            self._retry(batch, now)
+            return
         if self.idempotence is not None and batch.base_sequence >= 0:
             self.idempotence.failed(batch, error)
         self._complete(batch, -1, -1, error)
 
     def _retry(self, batch: ProducerBatch, now: float) -> None:
         self.retried_batches += 1
+        if self.metrics.recording:
+            self.metrics.record_retry(batch.topic, len(batch.records), now)
         self.acc.reenqueue(batch, now, self.retry_backoff(batch.attempts + 1))
 
-        if batch.unknown and self.idempotence is not None and self._close_deadline != 0.0 and error.retriable:
-            # It may be in the log: failing it could be a lie, and resending it under a new
-            # sequence a duplicate. Retry with the same sequence until the broker says which.
-            self._retry(batch, now)
-            return
     def _complete(self, batch: ProducerBatch, base_offset: int, append_time: int, error: BaseException | None) -> None:
         if batch.result.done():
             return
         self.acc.complete(batch)
+        if error is not None and self.metrics.recording:
+            self.metrics.record_error(batch.topic, len(batch.records), time.monotonic())
+        if error is not None and self.txn is not None:
+            self.txn.batch_failed(error)
         batch.result.complete(base_offset, append_time if append_time is not None else -1, error)
 
     def _expire(self, now: float) -> float:
