@@ -8,6 +8,7 @@ same faults produce duplicates, which the test reports (that is what idempotence
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import threading
@@ -23,6 +24,7 @@ from confluent_kafka.admin import AdminClient
 from josef import Producer
 from josef.errors import DeliveryTimeoutError
 from tests.harness.kafka import KafkaCluster
+from tests.harness.proxy import ProxiedKafkaCluster, run_chaos
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -70,11 +72,21 @@ def _chaos(cluster: KafkaCluster, topic: str, events: list[str], kills: int, fre
         events.append(f"node {leader} resumed")
 
 
-def _run(cluster: KafkaCluster, idempotent: bool, kills: int = 5, freeze: float = 20.0) -> dict[str, Any]:
+def _run(
+    cluster: KafkaCluster,
+    idempotent: bool,
+    kills: int = 5,
+    freeze: float = 20.0,
+    network_chaos: float = 0.0,
+) -> dict[str, Any]:
     topic = f"chaos-{uuid.uuid4().hex[:8]}"
     cluster.create_topic(topic, PARTITIONS, replication_factor=3)
+    bootstrap = cluster.bootstrap_servers
+    if network_chaos:
+        assert isinstance(cluster, ProxiedKafkaCluster)
+        bootstrap = cluster.proxied_bootstrap_servers
     config = {
-        "bootstrap.servers": cluster.bootstrap_servers,
+        "bootstrap.servers": bootstrap,
         "acks": "all",
         "enable.idempotence": idempotent,
         "request.timeout.ms": 10_000,
@@ -85,7 +97,16 @@ def _run(cluster: KafkaCluster, idempotent: bool, kills: int = 5, freeze: float 
     if not idempotent:
         config["max.in.flight.requests.per.connection"] = 5
     events: list[str] = []
-    chaos = threading.Thread(target=_chaos, args=(cluster, topic, events, kills, freeze), daemon=True)
+    if network_chaos:
+        assert isinstance(cluster, ProxiedKafkaCluster)
+
+        def cut_at_random() -> None:
+            cuts = run_chaos(cluster.proxies, network_chaos, seed=7)
+            events.append(f"{cuts} connection cuts in {network_chaos:.0f} s")
+
+        chaos = threading.Thread(target=cut_at_random, daemon=True)
+    else:
+        chaos = threading.Thread(target=_chaos, args=(cluster, topic, events, kills, freeze), daemon=True)
     futures = []
     with Producer(config) as producer:
         chaos.start()
@@ -119,7 +140,7 @@ def _run(cluster: KafkaCluster, idempotent: bool, kills: int = 5, freeze: float 
     for message in messages:
         by_partition[message.partition()].append(int(message.value()))
     for values in by_partition.values():
-        order_violations += sum(1 for a, b in zip(values, values[1:], strict=False) if b <= a)
+        order_violations += sum(1 for a, b in itertools.pairwise(values) if b <= a)
     return {
         "idempotent": idempotent,
         "sent": sent,
@@ -157,5 +178,34 @@ def test_leader_kills_without_idempotence_for_comparison(cluster: KafkaCluster) 
     not asserted (they depend on where a kill lands); acknowledged records are still never lost."""
     result = _run(cluster, idempotent=False, kills=3, freeze=0)
     _report("leader kills, idempotence off", result)
+    assert result["succeeded"] + result["failed"] == result["sent"]
+    assert result["lost_acknowledged"] == 0
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[ProxiedKafkaCluster]:
+    cluster = ProxiedKafkaCluster(3, min_insync_replicas=2)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_flaky_network_idempotent(proxied: ProxiedKafkaCluster) -> None:
+    """Every connection through a proxy is reset at random points, every 0.5-1.5 s for 60 s,
+    including between a Produce request and its response."""
+    result = _run(proxied, idempotent=True, network_chaos=60.0)
+    _report("flaky network, idempotent", result)
+    assert result["succeeded"] + result["failed"] == result["sent"]
+    assert result["duplicates"] == 0
+    assert result["lost_acknowledged"] == 0
+    assert result["order_violations"] == 0
+    assert result["failure_types"] in ([], ["DeliveryTimeoutError"])
+
+
+def test_flaky_network_without_idempotence_for_comparison(proxied: ProxiedKafkaCluster) -> None:
+    result = _run(proxied, idempotent=False, network_chaos=30.0)
+    _report("flaky network, idempotence off", result)
     assert result["succeeded"] + result["failed"] == result["sent"]
     assert result["lost_acknowledged"] == 0

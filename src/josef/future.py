@@ -8,6 +8,7 @@ Java client's ``FutureRecordMetadata``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -123,7 +124,7 @@ class BatchResult:
                 on_done()
 
         for part, start, n in parts:
-            part._hooks = [lambda result, start=start, n=n: part_done(start, n, result)]
+            part._hooks = [functools.partial(part_done, start, n)]
 
 
 def _index_of(waiter: tuple[RecordFuture, Callable[..., Any], bool]) -> int:

@@ -56,7 +56,7 @@ murmur2_py = murmur2
 
 if not os.environ.get("JOSEF_NO_SPEEDUPS"):
     try:
-        from josef._speedups import murmur2  # type: ignore[no-redef]
+        from josef._speedups import murmur2
     except ImportError:  # no compiler at install time: the Python version serves
         pass
 

@@ -112,7 +112,7 @@ encode_records_py = encode_records
 
 if not os.environ.get("JOSEF_NO_SPEEDUPS"):
     try:
-        from josef._speedups import encode_records  # type: ignore[no-redef]
+        from josef._speedups import encode_records
     except ImportError:  # no compiler at install time: the Python version serves
         pass
 

@@ -64,7 +64,7 @@ class Backoff:
     def __call__(self, attempts: int) -> float:
         if self.initial <= 0:
             return 0.0
-        base = min(self.max, self.initial * (2 ** min(max(attempts - 1, 0), 30)))
+        base: float = min(self.max, self.initial * (2 ** min(max(attempts - 1, 0), 30)))
         return min(self.max, base * random.uniform(0.8, 1.2))
 
 
@@ -95,7 +95,8 @@ class Sender:
         if config["transactional.id"] is not None and self.idempotence is not None:
             self.txn = TransactionManager(
                 config["transactional.id"], config["transaction.timeout.ms"], self.idempotence, self.wake,
-                retry_backoff=config["retry.backoff.ms"] / 1000, retry_backoff_max=config["retry.backoff.max.ms"] / 1000,
+                retry_backoff=config["retry.backoff.ms"] / 1000,
+                retry_backoff_max=config["retry.backoff.max.ms"] / 1000,
             )
         # Without idempotence, order survives retries only with one batch per partition in flight.
         self.strict_order = self.idempotence is None and self.retries > 0
@@ -523,11 +524,11 @@ class Sender:
             name = topic["name"]
             for part in topic["partition_responses"]:
                 tp = (name, part["index"])
-                batch = by_tp.get(tp)
-                if batch is None:
+                answered = by_tp.get(tp)
+                if answered is None:
                     continue
                 seen.add(tp)
-                self._on_partition_response(batch, part, now)
+                self._on_partition_response(answered, part, now)
         for tp, batch in by_tp.items():
             if tp not in seen:
                 self._retry_or_fail(batch, KafkaError(f"broker response had no result for {tp[0]}-{tp[1]}"), now)

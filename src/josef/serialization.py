@@ -19,7 +19,7 @@ Serializer = Callable[[Any], "bytes | None"]
 def to_bytes(obj: Any) -> bytes | None:
     """The default: bytes as they are, str as UTF-8, None as null."""
     if obj is None or type(obj) is bytes:
-        return obj  # type: ignore[no-any-return]
+        return obj
     if isinstance(obj, str):
         return obj.encode()
     if isinstance(obj, (bytearray, memoryview)):
