@@ -318,12 +318,7 @@ class MockCluster:
     def push_errors(self, api_key: int, *errors: ErrorSpec, broker: int | None = None, topic: str | None = None,
                     partition: int | None = None) -> list[Fault]:
         """The next ``len(errors)`` matching requests fail with these codes, in order (0: answer normally)."""
-        faults = []
-        for error in errors:
-            code = error_code(error)
-            faults.append(self.inject(api_key, error=code if code else None, broker=broker, topic=topic,
-                                      partition=partition))
-        return faults
+        return [self.inject(api_key, error=e, broker=broker, topic=topic, partition=partition) for e in errors]
 
     def drop_connection(self, api_key: int | None, *, when: Literal["before", "after"] = "after", times: int = 1,
                         broker: int | None = None, topic: str | None = None) -> Fault:

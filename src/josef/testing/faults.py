@@ -9,7 +9,8 @@ What a fault can do to a request:
 
 * ``error``: answer with this error code and do nothing else (no append, no state change).  With a
   partition filter only that partition's entry in the response gets the error; the rest of the request is
-  handled normally.
+  handled normally.  Error faults queue: one per request and scope, oldest first.  Code 0 takes a turn
+  in the queue and lets the request through.
 * ``drop="before"``: close the connection without handling the request.
 * ``drop="after"``: handle the request (records are appended, the transaction ends...) and close the
   connection instead of answering: the "response lost" case that idempotence exists for.
@@ -114,14 +115,26 @@ class FaultList:
         self.faults.clear()
 
     def match(self, api_key: int, broker: int, partitions: list[tuple[str, int]]) -> list[Fault]:
-        """Faults matching a request; non-``respond`` ones are used up here, ``respond`` ones by the caller."""
+        """Faults matching a request; non-``respond`` ones are used up here, ``respond`` ones by the caller.
+
+        Errors queue up: per request, only the oldest matching fault that sets an error for a scope (the
+        whole request, or one topic partition) applies, so ``push_errors(key, a, b)`` gives ``a`` to one
+        request and ``b`` to the next.  Drops, delays and throttles of every matching fault apply.
+        """
         if not self.faults:
             return []
         found = []
+        error_scopes: set[tuple[str | None, int | None]] = set()
         for fault in self.faults:
-            if fault.matches(api_key, broker, partitions):
-                if fault.respond is None:
-                    fault.use()
-                found.append(fault)
+            if not fault.matches(api_key, broker, partitions):
+                continue
+            if fault.error is not None:
+                scope = (fault.topic, fault.partition)
+                if scope in error_scopes:
+                    continue
+                error_scopes.add(scope)
+            if fault.respond is None:
+                fault.use()
+            found.append(fault)
         self.faults = [f for f in self.faults if f.times is None or f.times > 0]
         return found

@@ -100,6 +100,7 @@ class Server:
         self._listeners: dict[int, _Listener] = {}
         self._conns: set[_Connection] = set()
         self._running = False
+        self._stopped = False
         self._thread: threading.Thread | None = None
         self._last_txn_sweep = 0.0
 
@@ -138,18 +139,24 @@ class Server:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._thread.is_alive():
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             try:
                 self.call(self._shutdown)
             except RuntimeError:
                 pass
-            self._thread.join(10)
+            thread.join(10)
+        elif thread is None:
+            self._cleanup_once()
+        self._stopped = True
         self._thread = None
 
     def _shutdown(self) -> None:
         self._running = False
+
+    def _cleanup_once(self) -> None:
+        if self._sel.get_map() is not None:
+            self._cleanup()
 
     def _cleanup(self) -> None:
         for conn in list(self._conns):
@@ -166,6 +173,8 @@ class Server:
 
     def call(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
         """Run ``fn`` on the loop thread and return its result (directly when already on it)."""
+        if self._stopped:
+            raise RuntimeError("the mock cluster is stopped")
         if self.on_loop_thread or self._thread is None:
             return fn()
         if not self._thread.is_alive():
@@ -427,7 +436,7 @@ class Server:
             drop_after = drop_after or fault.drop == "after"
             delay += fault.delay
             req.throttle_ms = max(req.throttle_ms, fault.throttle_ms)
-            if fault.error is not None:
+            if fault.error:
                 if fault.partition_scoped:
                     for tp in partitions:
                         if tp[0] == fault.topic and (fault.partition is None or tp[1] == fault.partition):

@@ -87,8 +87,9 @@ def handle_metadata(state: ClusterState, req: Request) -> Reply:
         if name is None:
             topic = state.topics_by_id.get(wanted["topic_id"])
             if topic is None:
-                out["topics"].append({"error_code": UNKNOWN_TOPIC_ID, "name": None, "topic_id": wanted["topic_id"],
-                                      "partitions": []})
+                # The name is nullable in responses from v12 only.
+                out["topics"].append({"error_code": UNKNOWN_TOPIC_ID, "name": None if req.version >= 12 else "",
+                                      "topic_id": wanted["topic_id"], "partitions": []})
                 continue
         else:
             topic = state.topics.get(name)

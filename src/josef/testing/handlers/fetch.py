@@ -115,7 +115,7 @@ def _fetch_partition(
     if partition is None:
         entry["error_code"] = UNKNOWN_TOPIC_ID if req.version >= 13 and not name else UNKNOWN_TOPIC_OR_PARTITION
         return entry
-    code = leader_error(state, partition, req.broker) or _epoch_error(partition, p["current_leader_epoch"])
+    code = leader_error(state, partition, req.broker) or _epoch_error(partition, p.get("current_leader_epoch", -1))
     if code:
         entry["error_code"] = code
         if code == NOT_LEADER_OR_FOLLOWER:
@@ -165,7 +165,9 @@ def handle_list_offsets(state: ClusterState, req: Request) -> Reply:
             if partition is None:
                 entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
                 continue
-            code = leader_error(state, partition, req.broker) or _epoch_error(partition, p["current_leader_epoch"])
+            code = leader_error(state, partition, req.broker) or _epoch_error(
+                partition, p.get("current_leader_epoch", -1)
+            )
             if code:
                 entry["error_code"] = code
                 continue
