@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from josef.aio import AsyncProducer, AsyncRecordFuture
 from josef.errors import KafkaError
 from josef.future import RecordFuture, RecordMetadata
 from josef.partitioner import murmur2, partition_for_key
@@ -16,6 +17,8 @@ from josef.serialization import (
 )
 
 __all__ = [
+    "AsyncProducer",
+    "AsyncRecordFuture",
     "KafkaError",
     "Producer",
     "RecordFuture",

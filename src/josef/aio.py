@@ -1,0 +1,136 @@
+"""The asyncio front end: the same core as :class:`josef.Producer`, awaited instead of blocked on.
+
+``AsyncProducer`` owns a ``Producer`` and adds no logic of its own: what could block the
+event loop (waiting for metadata or buffer memory, flush, close, transaction calls) runs in
+the loop's default executor, everything else is the synchronous fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+from josef.future import RecordFuture, RecordMetadata
+from josef.metrics import Metric
+from josef.producer import Producer
+
+
+class AsyncRecordFuture:
+    """Awaitable result of :meth:`AsyncProducer.send`; costs nothing until awaited."""
+
+    __slots__ = ("_future", "_loop")
+
+    def __init__(self, future: RecordFuture, loop: asyncio.AbstractEventLoop) -> None:
+        self._future = future
+        self._loop = loop
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def __await__(self) -> Generator[Any, None, RecordMetadata]:
+        if self._future.done():
+            return self._future.result(0)
+        waiter: asyncio.Future[RecordMetadata] = self._loop.create_future()
+        loop = self._loop
+
+        def resolve(future: RecordFuture) -> None:  # on the sender thread
+            loop.call_soon_threadsafe(_settle, waiter, future)
+
+        self._future.add_done_callback(resolve)
+        return (yield from waiter.__await__())
+
+
+def _settle(waiter: asyncio.Future[RecordMetadata], future: RecordFuture) -> None:
+    if waiter.done():
+        return
+    error = future.exception(0)
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(future.result(0))
+
+
+class AsyncProducer:
+    """A Kafka producer for asyncio, configured exactly like :class:`josef.Producer`::
+
+        async with AsyncProducer(bootstrap_servers="127.0.0.1:9092") as producer:
+            pending = await producer.send("orders", b"{...}", key=b"42")
+            metadata = await pending            # or: await producer.send_and_wait(...)
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        self.producer = Producer(config, **kwargs)
+        self._topics = self.producer._topics
+        self._accumulator = self.producer._accumulator
+
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> AsyncRecordFuture:
+        """Queue a record; returns once it is queued. Await the result for its metadata."""
+        loop = asyncio.get_running_loop()
+        acc = self._accumulator
+        if topic in self._topics and acc.available >= acc.batch_size and not acc.waiters:
+            future = self.producer.send(topic, value, key, **kwargs)  # cannot block: no wait needed
+        else:  # metadata or memory may have to be waited for: not on the event loop
+            future = await self._run(self.producer.send, topic, value, key, **kwargs)
+        return AsyncRecordFuture(future, loop)
+
+    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
+        return await (await self.send(topic, value, key, **kwargs))
+
+    async def flush(self, timeout: float | None = None) -> int:
+        result: int = await self._run(self.producer.flush, timeout)
+        return result
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        result: list[int] = await self._run(self.producer.partitions_for, topic)
+        return result
+
+    def metrics(self) -> list[Metric]:
+        return self.producer.metrics()
+
+    def metric(self, name: str, group: str | None = None, **tags: str) -> float:
+        return self.producer.metric(name, group, **tags)
+
+    async def init_transactions(self, timeout: float | None = None) -> None:
+        await self._run(self.producer.init_transactions, timeout)
+
+    def begin_transaction(self) -> None:
+        self.producer.begin_transaction()
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any, timeout: float | None = None) -> None:
+        await self._run(self.producer.send_offsets_to_transaction, offsets, group_metadata, timeout)
+
+    async def commit_transaction(self, timeout: float | None = None) -> None:
+        await self._run(self.producer.commit_transaction, timeout)
+
+    async def abort_transaction(self, timeout: float | None = None) -> None:
+        await self._run(self.producer.abort_transaction, timeout)
+
+    @asynccontextmanager
+    async def transaction(self, timeout: float | None = None) -> AsyncIterator[AsyncProducer]:
+        """Commits when the block ends normally, aborts when it raises."""
+        self.begin_transaction()
+        try:
+            yield self
+        except BaseException:
+            await self.abort_transaction(timeout)
+            raise
+        await self.commit_transaction(timeout)
+
+    async def close(self, timeout: float | None = None) -> None:
+        await self._run(self.producer.close, timeout)
+
+    async def __aenter__(self) -> AsyncProducer:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
