@@ -191,7 +191,7 @@ def test_bad_input_raises_precise_errors(kafka: Any) -> None:
         with pytest.raises(SerializationError, match="header key must be a str"):
             producer.send(topic, b"x", headers=[(1, b"v")])
         # Nothing above reached the broker; a good record still goes through.
-        assert producer.send(topic, b"ok").result(30).offset == 0
+        assert producer.send(topic, b"ok", partition=0).result(30).offset == 0
     with Producer(bootstrap_servers=kafka.bootstrap_servers, value_serializer=json_serializer) as producer:
         producer.send(topic, {"a": 1}, partition=1).result(30)
     [message] = [m for m in kafka.consume_all(topic, 2) if m.partition() == 1]

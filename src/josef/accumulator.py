@@ -377,13 +377,28 @@ class Accumulator:
                 self._space.notify_all()
 
     def abort_all(self) -> list[ProducerBatch]:
-        """Take every queued batch out (forced close)."""
+        """Take every queued batch out (forced close, aborted transaction)."""
         with self._lock:
             batches = [batch for dq in self._deques.values() for batch in dq]
             for dq in self._deques.values():
                 dq.clear()
+            for batch in batches:
+                batch.closed = True  # no append may join a batch taken out
             self._open.clear()
+            self._sticky.clear()
         return batches
+
+    def reset_sequences(self) -> None:
+        """After an epoch bump: queued batches get new sequences when next drained."""
+        with self._lock:
+            for dq in self._deques.values():
+                for batch in dq:
+                    if batch.base_sequence >= 0:
+                        batch.base_sequence = -1
+                        batch.producer_id = -1
+                        batch.producer_epoch = -1
+                        batch.encoded = None
+                        batch.unknown = False
 
     def has_unknown(self, epoch: int) -> bool:
         """Whether a queued batch of ``epoch`` may be in the log already."""

@@ -389,7 +389,7 @@ class Sender:
         assert state is not None
         if state.bump_needed and not any(self.in_flight.values()) and not self.acc.has_unknown(state.producer_epoch):
             state.bump_epoch()
-            self.acc_resequence()
+            self.acc.reset_sequences()
         if state.producer_id >= 0 or self._init_pid_in_flight:
             return 3600.0
         if now < self._init_pid_retry_at:
@@ -418,20 +418,6 @@ class Sender:
         }
         conn.send(ApiKey.INIT_PRODUCER_ID, body, on_response, now)
         return 3600.0
-
-    def acc_resequence(self) -> None:
-        """After an epoch bump, queued batches get new sequences when next drained."""
-        with self.acc._lock:
-            for dq in self.acc._deques.values():
-                for batch in dq:
-                    if batch.base_sequence >= 0:
-                        batch.base_sequence = -1
-                        batch.producer_id = -1
-                        batch.producer_epoch = -1
-                        batch.encoded = None
-                        batch.unknown = False
-
-    # -- produce -------------------------------------------------------------------------------
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         """The per-partition in-flight gate (called under the accumulator lock)."""
