@@ -432,3 +432,129 @@ def test_stop_is_idempotent_and_closes_ports() -> None:
         socket.create_connection(address, timeout=2)
     with pytest.raises(RuntimeError):
         cluster.topics()
+
+
+# -- transactions at the protocol level ---------------------------------------------------------------
+
+TXN_V = {"init": 4, "add": 3, "end": 3}
+
+
+def begin(wire: Wire, txn_id: str, timeout_ms: int = 60000) -> tuple[int, int]:
+    init = wire.call(ApiKey.INIT_PRODUCER_ID, TXN_V["init"], {"transactional_id": txn_id,
+                                                               "transaction_timeout_ms": timeout_ms})
+    assert init["error_code"] == 0
+    return init["producer_id"], init["producer_epoch"]
+
+
+def add_partition(wire: Wire, txn_id: str, pid: int, epoch: int, partition: int = 0) -> int:
+    body = {"v3_and_below_transactional_id": txn_id, "v3_and_below_producer_id": pid,
+            "v3_and_below_producer_epoch": epoch,
+            "v3_and_below_topics": [{"name": "t", "partitions": [partition]}]}
+    response = wire.call(ApiKey.ADD_PARTITIONS_TO_TXN, TXN_V["add"], body)
+    code: int = response["results_by_topic_v3_and_below"][0]["results_by_partition"][0]["partition_error_code"]
+    return code
+
+
+def end(wire: Wire, txn_id: str, pid: int, epoch: int, commit: bool) -> int:
+    body = {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch, "committed": commit}
+    code: int = wire.call(ApiKey.END_TXN, TXN_V["end"], body)["error_code"]
+    return code
+
+
+@pytest.fixture
+def txn_cluster() -> Iterator[MockCluster]:
+    with MockCluster(brokers=1, topics={"t": 1}) as c:  # one broker: leader and coordinator
+        yield c
+        assert c.internal_errors == []
+
+
+def test_open_transaction_holds_the_last_stable_offset(txn_cluster: MockCluster) -> None:
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        assert produce(wire, batch(b"plain")) == (0, 0)
+        pid, epoch = begin(wire, "tx")
+        assert add_partition(wire, "tx", pid, epoch) == 0
+        body = produce_body("t", 0, batch(b"t1", b"t2", pid=pid, epoch=epoch, seq=0, transactional=True),
+                            transactional_id="tx")
+        assert produce_result(wire.call(ApiKey.PRODUCE, PRODUCE_V, body)) == (0, 1)
+        part = wire.call(ApiKey.FETCH, FETCH_V, fetch_body("t", 0, 0, committed=True))["responses"][0]["partitions"][0]
+        assert part["last_stable_offset"] == 1 and part["high_watermark"] == 3
+        from josef.records import decode_batches
+
+        assert [r.value for b in decode_batches(part["records"]) for r in b.records] == [b"plain"]
+        assert end(wire, "tx", pid, epoch, commit=False) == 0
+        part = wire.call(ApiKey.FETCH, FETCH_V, fetch_body("t", 0, 0, committed=True))["responses"][0]["partitions"][0]
+        assert part["last_stable_offset"] == 4  # the abort marker at offset 3 is stable too
+        assert part["aborted_transactions"] == [{"producer_id": pid, "first_offset": 1}]
+        batches = decode_batches(part["records"])
+        marker = batches[-1]
+        assert marker.control and marker.transactional and marker.records[0].key == b"\x00\x00\x00\x00"  # ABORT
+        uncommitted = wire.call(ApiKey.FETCH, FETCH_V, fetch_body("t", 0, 0))["responses"][0]["partitions"][0]
+        assert uncommitted["aborted_transactions"] is None
+    assert [r.value for r in txn_cluster.records("t", 0, isolation="read_committed")] == [b"plain"]
+
+
+def test_transactional_batch_needs_its_partition_added(txn_cluster: MockCluster) -> None:
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        pid, epoch = begin(wire, "tx")
+        body = produce_body("t", 0, batch(b"t", pid=pid, epoch=epoch, seq=0, transactional=True), transactional_id="tx")
+        assert produce_result(wire.call(ApiKey.PRODUCE, PRODUCE_V, body))[0] == 48  # INVALID_TXN_STATE
+
+
+def test_end_txn_retry_after_lost_response_gets_the_same_answer(txn_cluster: MockCluster) -> None:
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        pid, epoch = begin(wire, "tx")
+        assert add_partition(wire, "tx", pid, epoch) == 0
+    txn_cluster.drop_connection(ApiKey.END_TXN, when="after")
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        wire.send(ApiKey.END_TXN, TXN_V["end"], {"transactional_id": "tx", "producer_id": pid,
+                                                 "producer_epoch": epoch, "committed": True})
+        with pytest.raises(ConnectionError):
+            wire.receive(ApiKey.END_TXN, TXN_V["end"])
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        assert end(wire, "tx", pid, epoch, commit=True) == 0  # the commit happened: same answer
+        assert end(wire, "tx", pid, epoch, commit=False) == 48  # but not the opposite decision
+    assert txn_cluster.transaction("tx") == {"producer_id": pid, "producer_epoch": epoch, "state": "CompleteCommit",
+                                             "partitions": [], "groups": []}
+
+
+def test_new_instance_fences_the_old_and_aborts_its_transaction(txn_cluster: MockCluster) -> None:
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        pid, epoch = begin(wire, "tx")
+        add_partition(wire, "tx", pid, epoch)
+        body = produce_body("t", 0, batch(b"zombie", pid=pid, epoch=epoch, seq=0, transactional=True),
+                            transactional_id="tx")
+        wire.call(ApiKey.PRODUCE, PRODUCE_V, body)
+        pid2, epoch2 = begin(wire, "tx")
+        assert (pid2, epoch2) == (pid, epoch + 1)
+        assert end(wire, "tx", pid, epoch, commit=True) == 90  # PRODUCER_FENCED
+        assert add_partition(wire, "tx", pid, epoch) == 90
+        body = produce_body("t", 0, batch(b"late", pid=pid, epoch=epoch, seq=1, transactional=True),
+                            transactional_id="tx")
+        assert produce_result(wire.call(ApiKey.PRODUCE, PRODUCE_V, body))[0] == 47
+    assert txn_cluster.records("t", 0, isolation="read_committed") == []
+    assert txn_cluster.partition("t", 0).last_stable_offset == txn_cluster.partition("t", 0).high_watermark
+
+
+def test_transaction_timeout_aborts_and_bumps_the_epoch(txn_cluster: MockCluster) -> None:
+    with Wire(txn_cluster.bootstrap_servers) as wire:
+        pid, epoch = begin(wire, "tx", timeout_ms=200)
+        add_partition(wire, "tx", pid, epoch)
+        time.sleep(0.4)
+        assert end(wire, "tx", pid, epoch, commit=True) == 90
+    state = txn_cluster.transaction("tx")
+    assert state is not None and state["state"] == "CompleteAbort" and state["producer_epoch"] == epoch + 1
+
+
+def test_coordinator_checks(cluster: MockCluster) -> None:
+    coordinator = cluster.coordinator("tx")
+    other = next(b for b in cluster.brokers if b != coordinator)
+    with Wire(cluster.brokers[other]) as wire:
+        body = {"transactional_id": "tx", "transaction_timeout_ms": 1000}
+        assert wire.call(ApiKey.INIT_PRODUCER_ID, 4, body)["error_code"] == 16  # NOT_COORDINATOR
+        found = wire.call(ApiKey.FIND_COORDINATOR, 4, {"key_type": 1, "coordinator_keys": ["tx"]})
+        assert found["coordinators"][0]["node_id"] == coordinator
+    cluster.set_coordinator("tx", other)
+    with Wire(cluster.brokers[other]) as wire:
+        assert wire.call(ApiKey.INIT_PRODUCER_ID, 4, body)["error_code"] == 0
+    cluster.broker_down(other)
+    assert cluster.coordinator("tx") == -1
