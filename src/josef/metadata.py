@@ -92,6 +92,13 @@ class ClusterMetadata:
 
     # -- sender thread -------------------------------------------------------------------------
 
+    def topic_id(self, topic: str) -> Any:
+        """The topic's id (a ``uuid.UUID``), or None if metadata did not give one."""
+        info = self.topics.get(topic)
+        if info is None or not getattr(info.topic_id, "int", 0):
+            return None
+        return info.topic_id
+
     def leader_of(self, tp: TopicPartition) -> int:
         return self._leaders.get(tp, -1)
 

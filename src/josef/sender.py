@@ -41,8 +41,8 @@ from josef.transactions import TransactionManager
 
 log = logging.getLogger("josef.sender")
 
-# Produce v13 addresses topics by id; josef speaks up to v12, which every 4.x broker accepts.
-_MAX_PRODUCE_VERSION = 12
+# Produce v13 addresses topics by id (from Metadata v10+); older brokers get what they speak.
+_MAX_PRODUCE_VERSION = 13
 _DUPLICATE_SEQUENCE = 46
 _OUT_OF_ORDER_SEQUENCE = 45
 _MESSAGE_TOO_LARGE = 10
@@ -364,6 +364,7 @@ class Sender:
         }
         self._metadata_in_flight = True
         self.metadata.update_requested = False
+        asked = {topic["name"] for topic in body["topics"]}
 
         def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
             self._metadata_in_flight = False
@@ -378,7 +379,9 @@ class Sender:
                 return
             self._metadata_failures = 0
             self.metadata.update(response, done)
-            if self.metadata.update_requested:
+            if not asked.issuperset(set(self.metadata.wanted)):
+                self.metadata.request_update()  # a topic became wanted while this was in flight: ask now
+            elif self.metadata.update_requested:  # some partitions have no leader yet: ask again soon
                 self._metadata_retry_at = done + self.retry_backoff.initial
 
         conn.send(ApiKey.METADATA, body, on_response, now)
@@ -466,11 +469,25 @@ class Sender:
             topics.setdefault(batch.topic, []).append({"index": batch.partition, "records": batch.encoded})
             by_tp[batch.tp] = batch
             self.in_flight.setdefault(batch.tp, []).append(batch)
+        names_by_id: dict[Any, str] = {}
+        if version >= 13:  # topics by id (KIP-516), if metadata gave us every id
+            for name in topics:
+                topic_id = self.metadata.topic_id(name)
+                if topic_id is None:
+                    version = 12
+                    break
+                names_by_id[topic_id] = name
+        if version >= 13:
+            topic_data = [
+                {"topic_id": topic_id, "partition_data": topics[name]} for topic_id, name in names_by_id.items()
+            ]
+        else:
+            topic_data = [{"name": name, "partition_data": parts} for name, parts in topics.items()]
         body = {
             "transactional_id": txn.transactional_id if txn is not None else None,
             "acks": self.acks,
             "timeout_ms": int(self.request_timeout * 1000),
-            "topic_data": [{"name": name, "partition_data": parts} for name, parts in topics.items()],
+            "topic_data": topic_data,
         }
         self.requests_sent += 1
         self.batches_sent += len(batches)
@@ -480,7 +497,7 @@ class Sender:
             self.on_request(conn.node_id, batches)
 
         def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
-            self._on_produce_response(by_tp, response, error)
+            self._on_produce_response(by_tp, response, error, names_by_id)
 
         conn.send(ApiKey.PRODUCE, body, on_response, now, version=version, expect_response=self.acks != 0)
 
@@ -489,6 +506,7 @@ class Sender:
         by_tp: dict[TopicPartition, ProducerBatch],
         response: dict[str, Any] | None,
         error: KafkaError | None,
+        names_by_id: dict[Any, str] | None = None,
     ) -> None:
         now = time.monotonic()
         for batch in by_tp.values():
@@ -507,7 +525,7 @@ class Sender:
             return
         seen = set()
         for topic in response["responses"]:
-            name = topic["name"]
+            name = names_by_id.get(topic.get("topic_id")) if names_by_id else topic["name"]
             for part in topic["partition_responses"]:
                 tp = (name, part["index"])
                 answered = by_tp.get(tp)
@@ -578,9 +596,16 @@ class Sender:
             state.failed(batch, error)
             self._complete(batch, -1, -1, error)
             return
-        # The broker has no record of this sequence: whatever an earlier attempt did, the
-        # batch is not in the log.
-        batch.unknown = False
+        if batch.unknown:
+            # An earlier attempt may have been written before the broker lost track of it:
+            # resending under a new epoch could store it twice, so it fails, saying why.
+            batch.unknown = False
+            state.failed(batch, error)
+            self._complete(batch, -1, -1, type(error)(
+                f"{error} after an attempt whose outcome is unknown (lost response or timeout): "
+                "the record may or may not have been written; it was not resent, to avoid a duplicate"
+            ))
+            return
         if now - batch.created >= self.delivery_timeout:
             state.failed(batch, error)
             self._complete(batch, -1, -1, error)

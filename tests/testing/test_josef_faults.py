@@ -236,9 +236,6 @@ def _answer_once(code: int) -> Any:
     return respond
 
 
-@pytest.mark.xfail(strict=True, reason="josef bug: after a lost response, OUT_OF_ORDER_SEQUENCE_NUMBER on the retry "
-                   "makes josef bump the epoch and resend a batch that may be persisted: it is written twice "
-                   "(sender._retry_or_fail/idempotence.is_consequence; the redpanda#3039 duplicate)")
 def test_out_of_order_after_a_lost_response_does_not_duplicate(cluster: MockCluster) -> None:
     with producer(cluster, enable_idempotence=True) as p:
         send_all(p, [b"warm"])
@@ -250,9 +247,6 @@ def test_out_of_order_after_a_lost_response_does_not_duplicate(cluster: MockClus
     assert values(cluster).count(b"maybe-persisted") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="josef bug: a topic first wanted while a Metadata request is in flight is "
-                   "never asked for: ClusterMetadata.update() (and Sender._maintain_metadata) overwrite "
-                   "update_requested, so send() blocks until metadata.max.age.ms / max.block.ms")
 def test_topic_wanted_while_metadata_in_flight_is_fetched(cluster: MockCluster) -> None:
     cluster.delay(ApiKey.METADATA, 0.5)  # the producer's first (topic-less) Metadata request is slow
     p = Producer({"bootstrap.servers": cluster.bootstrap_servers, **FAST, "metadata.max.age.ms": 300000,
