@@ -33,8 +33,6 @@ FAST = {
     "request.timeout.ms": 3000,
     "delivery.timeout.ms": 15000,
     "max.block.ms": 5000,
-    # Short, so the lost metadata request (see test_topic_wanted_while_metadata_in_flight) heals quickly.
-    "metadata.max.age.ms": 500,
 }
 
 
