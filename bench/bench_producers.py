@@ -89,7 +89,10 @@ def run_aiokafka(args: argparse.Namespace, value: bytes) -> int:
     from aiokafka import AIOKafkaProducer
 
     async def main() -> int:
-        kwargs: dict[str, object] = {"bootstrap_servers": args.bootstrap, "acks": "all" if args.acks == "all" else int(args.acks)}
+        kwargs: dict[str, object] = {
+            "bootstrap_servers": args.bootstrap,
+            "acks": "all" if args.acks == "all" else int(args.acks),
+        }
         if args.compression != "none":
             kwargs["compression_type"] = args.compression
         if args.linger_ms is not None:
@@ -111,7 +114,10 @@ def run_aiokafka(args: argparse.Namespace, value: bytes) -> int:
 def run_kafka_python(args: argparse.Namespace, value: bytes) -> int:
     from kafka import KafkaProducer
 
-    kwargs: dict[str, object] = {"bootstrap_servers": args.bootstrap, "acks": "all" if args.acks == "all" else int(args.acks)}
+    kwargs: dict[str, object] = {
+        "bootstrap_servers": args.bootstrap,
+        "acks": "all" if args.acks == "all" else int(args.acks),
+    }
     if args.compression != "none":
         kwargs["compression_type"] = args.compression
     if args.linger_ms is not None:
@@ -151,8 +157,11 @@ def _create_topic(bootstrap: str, partitions: int) -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         meta = admin.list_topics(name, timeout=5).topics.get(name)
-        if meta and meta.error is None and len(meta.partitions) == partitions and all(
-            p.leader >= 0 for p in meta.partitions.values()
+        if (
+            meta
+            and meta.error is None
+            and len(meta.partitions) == partitions
+            and all(p.leader >= 0 for p in meta.partitions.values())
         ):
             return name
         time.sleep(0.1)
@@ -173,9 +182,25 @@ def parent(args: argparse.Namespace) -> None:
         for _ in range(args.repeat):
             for client in args.clients.split(","):
                 topic = _create_topic(args.bootstrap, args.partitions)
-                cmd = [sys.executable, __file__, "--child", "--client", client, "--bootstrap", args.bootstrap,
-                       "--topic", topic, "--records", str(args.records), "--size", str(args.size),
-                       "--acks", args.acks, "--compression", args.compression]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--client",
+                    client,
+                    "--bootstrap",
+                    args.bootstrap,
+                    "--topic",
+                    topic,
+                    "--records",
+                    str(args.records),
+                    "--size",
+                    str(args.size),
+                    "--acks",
+                    args.acks,
+                    "--compression",
+                    args.compression,
+                ]
                 if args.linger_ms is not None:
                     cmd += ["--linger-ms", str(args.linger_ms)]
                 if args.batch_size is not None:
@@ -197,14 +222,18 @@ def _report(args: argparse.Namespace, rows: list[dict[str, float]]) -> None:
         if row["client"] not in best or row["elapsed"] < best[row["client"]]["elapsed"]:
             best[row["client"]] = row
     josef_rate = args.records / best["josef"]["elapsed"] if "josef" in best else None
-    print(f"\n{args.records} records of {args.size} B, acks={args.acks}, compression={args.compression}, "
-          f"{args.partitions} partitions, best of {args.repeat}")
+    print(
+        f"\n{args.records} records of {args.size} B, acks={args.acks}, compression={args.compression}, "
+        f"{args.partitions} partitions, best of {args.repeat}"
+    )
     print(f"{'client':<16}{'records/s':>12}{'MB/s':>9}{'CPU s/M rec':>13}{'failed':>8}{'vs josef':>10}")
     for client, row in best.items():
         rate = args.records / row["elapsed"]
         ratio = f"{rate / josef_rate:.2f}x" if josef_rate else "-"
-        print(f"{client:<16}{rate:>12,.0f}{rate * args.size / 1e6:>9.1f}"
-              f"{row['cpu'] / args.records * 1e6:>13.2f}{int(row['failed']):>8}{ratio:>10}")
+        print(
+            f"{client:<16}{rate:>12,.0f}{rate * args.size / 1e6:>9.1f}"
+            f"{row['cpu'] / args.records * 1e6:>13.2f}{int(row['failed']):>8}{ratio:>10}"
+        )
     if args.json:
         print(json.dumps({"args": vars(args), "results": list(best.values())}))
 

@@ -57,9 +57,9 @@ def _settle(waiter: asyncio.Future[RecordMetadata], future: RecordFuture) -> Non
 class AsyncProducer:
     """A Kafka producer for asyncio, configured exactly like :class:`josef.Producer`::
 
-        async with AsyncProducer(bootstrap_servers="127.0.0.1:9092") as producer:
-            pending = await producer.send("orders", b"{...}", key=b"42")
-            metadata = await pending            # or: await producer.send_and_wait(...)
+    async with AsyncProducer(bootstrap_servers="127.0.0.1:9092") as producer:
+        pending = await producer.send("orders", b"{...}", key=b"42")
+        metadata = await pending            # or: await producer.send_and_wait(...)
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
@@ -104,7 +104,9 @@ class AsyncProducer:
     def begin_transaction(self) -> None:
         self.producer.begin_transaction()
 
-    async def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any, timeout: float | None = None) -> None:
+    async def send_offsets_to_transaction(
+        self, offsets: Any, group_metadata: Any, timeout: float | None = None
+    ) -> None:
         await self._run(self.producer.send_offsets_to_transaction, offsets, group_metadata, timeout)
 
     async def commit_transaction(self, timeout: float | None = None) -> None:
