@@ -408,7 +408,9 @@ class Sender:
                 error = error_for_code(response["error_code"], "InitProducerId failed")
             if error is not None or response is None:
                 if error is not None and not error.retriable:
-                    self.fatal_error = error
+                    # e.g. CLUSTER_AUTHORIZATION_FAILED: what waits for a producer id fails now;
+                    # later sends ask again (after a backoff), as the Java client does.
+                    self._fail_everything(error)
                 self._init_pid_retry_at = time.monotonic() + self.retry_backoff(1)
                 return
             state.set_producer_id(response["producer_id"], response["producer_epoch"])

@@ -302,3 +302,14 @@ def test_throttled_responses_still_deliver(cluster: MockCluster) -> None:
         cluster.throttle(ApiKey.PRODUCE, 200, times=2)
         send_all(p, [b"a", b"b"])
     assert values(cluster) == [b"warm", b"a", b"b"]
+
+
+def test_producer_is_usable_again_after_a_fatal_init_producer_id_error(cluster: MockCluster) -> None:
+    """Like the Java client: the records waiting for a producer id fail, later sends ask again."""
+    cluster.push_errors(ApiKey.INIT_PRODUCER_ID, "CLUSTER_AUTHORIZATION_FAILED")
+    with producer(cluster, enable_idempotence=True) as p:
+        failed = p.send("t", b"a", partition=0)
+        p.flush(10)
+        assert failed.exception(0) is not None
+        assert p.send("t", b"b", partition=0).result(10).offset == 0
+    assert values(cluster) == [b"b"]
