@@ -15,14 +15,26 @@ from josef.serialization import (
     json_serializer,
     string_serializer,
 )
+from josef.transactions import (
+    ConsumerGroupMetadata,
+    OffsetAndMetadata,
+    TopicPartition,
+    TransactionAbortedError,
+    TransactionAbortRequiredError,
+)
 
 __all__ = [
     "AsyncProducer",
     "AsyncRecordFuture",
+    "ConsumerGroupMetadata",
     "KafkaError",
+    "OffsetAndMetadata",
     "Producer",
     "RecordFuture",
     "RecordMetadata",
+    "TopicPartition",
+    "TransactionAbortRequiredError",
+    "TransactionAbortedError",
     "__version__",
     "int32_serializer",
     "int_serializer",

@@ -6,15 +6,16 @@ never encodes, compresses or touches a socket. The sender thread does the rest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 from josef.accumulator import Accumulator
 from josef.config import ProducerConfig
-from josef.errors import ProducerClosedError, RecordTooLargeError
+from josef.errors import IllegalStateError, ProducerClosedError, RecordTooLargeError
 from josef.future import BatchResult, RecordFuture, RecordMetadata
 from josef.metadata import ClusterMetadata, TopicInfo
 from josef.metrics import Metric, find
@@ -22,6 +23,14 @@ from josef.partitioner import RoundRobin, murmur2
 from josef.records import HEADER_SIZE, RECORD_OVERHEAD, header_bytes
 from josef.sender import Sender
 from josef.serialization import normalize_headers, to_bytes
+from josef.transactions import (
+    TransactionAbortRequiredError,
+    TransactionManager,
+    TxnResult,
+    normalize_group_metadata,
+    normalize_offsets,
+    wait_for,
+)
 
 log = logging.getLogger("josef.producer")
 
@@ -82,6 +91,7 @@ class Producer:
         self._append = self._accumulator.append
         self._topics = self._metadata.topics
         self._closed = False
+        self._txn = self._sender.txn
         self._sender.start()
 
     def __repr__(self) -> str:
@@ -108,6 +118,8 @@ class Producer:
         """
         if self._closed:
             raise ProducerClosedError("send() after close()")
+        if self._txn is not None:
+            self._txn.check_send()
         # bytes pass through the default serializers without a call: the common case.
         if key is None:
             key_bytes = None
@@ -261,6 +273,78 @@ class Producer:
         Raises ``KeyError`` unless exactly one metric matches."""
         return find(self._metrics.values(), name, group, **tags)
 
+    # -- transactions (see josef.transactions) --------------------------------------------------
+
+    def init_transactions(self, timeout: float | None = None) -> None:
+        """Register ``transactional.id`` with its coordinator: fences older producers with the
+        same id and ends the transaction they left open. Call once, before the first
+        transaction. Waits up to ``timeout`` seconds (default ``max.block.ms``); after a
+        ``KafkaTimeoutError``, call it again to resume."""
+        txn = self._transactional("init_transactions")
+        self._txn_wait(txn, txn.init_transactions(), "init_transactions", timeout)
+
+    def begin_transaction(self) -> None:
+        """Start a transaction (no network round trip)."""
+        self._transactional("begin_transaction").begin_transaction()
+
+    def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any, timeout: float | None = None) -> None:
+        """Commit consumed offsets as part of the transaction: they count only if it commits.
+        ``offsets``: ``{TopicPartition: OffsetAndMetadata}``, ``{(topic, partition): offset}`` or
+        a list of confluent-kafka ``TopicPartition``; the offsets are the next records to read.
+        ``group_metadata``: the consumer's ``consumer_group_metadata()``, a
+        :class:`~josef.ConsumerGroupMetadata`, or a group id."""
+        txn = self._transactional("send_offsets_to_transaction")
+        parsed, group = normalize_offsets(offsets), normalize_group_metadata(group_metadata)
+        self._txn_wait(txn, txn.send_offsets(parsed, group), "send_offsets_to_transaction", timeout)
+
+    def commit_transaction(self, timeout: float | None = None) -> None:
+        """Send what the transaction holds, then commit it. Raises
+        ``TransactionAbortRequiredError`` if it cannot commit (abort it then), the fatal error
+        (e.g. ``ProducerFencedError``) if the producer cannot go on, or ``KafkaTimeoutError``
+        after ``timeout`` (default ``max.block.ms``): the outcome is then unknown, and calling
+        ``commit_transaction()`` again resumes the commit."""
+        txn = self._transactional("commit_transaction")
+        result = txn.commit_transaction()
+        self._accumulator.begin_flush()
+        try:
+            self._txn_wait(txn, result, "commit_transaction", timeout)
+        finally:
+            self._accumulator.end_flush()
+
+    def abort_transaction(self, timeout: float | None = None) -> None:
+        """Abort the transaction: records not sent yet fail with ``TransactionAbortedError``,
+        those written are never shown to read_committed consumers."""
+        txn = self._transactional("abort_transaction")
+        self._txn_wait(txn, txn.abort_transaction(), "abort_transaction", timeout)
+
+    @contextlib.contextmanager
+    def transaction(self, timeout: float | None = None) -> Iterator[Producer]:
+        """``with producer.transaction(): ...`` begins a transaction, commits it when the block
+        ends normally and aborts it when the block (or the commit) raises."""
+        self.begin_transaction()
+        try:
+            yield self
+        except BaseException:
+            txn = self._txn
+            if txn is not None and txn.can_abort():
+                self.abort_transaction(timeout)
+            raise
+        try:
+            self.commit_transaction(timeout)
+        except TransactionAbortRequiredError:
+            self.abort_transaction(timeout)
+            raise
+
+    def _transactional(self, op: str) -> TransactionManager:
+        if self._txn is None:
+            raise IllegalStateError(f"{op}() on a producer without transactional.id")
+        if self._closed:
+            raise ProducerClosedError(f"{op}() after close()")
+        return self._txn
+
+    def _txn_wait(self, txn: TransactionManager, result: TxnResult, op: str, timeout: float | None) -> None:
+        wait_for(txn, result, self._max_block if timeout is None else timeout, op)
+
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then stop. Records still pending when ``timeout`` (seconds)
         runs out fail with a ``KafkaTimeoutError``; ``close()`` itself never hangs past it."""
@@ -269,6 +353,8 @@ class Producer:
             return
         self._closed = True
         deadline = time.monotonic() + (timeout if timeout is not None else 365 * 86400.0)
+        if self._txn is not None:
+            self._txn.abort_on_close()  # an open transaction is aborted, as in the Java client
         self._accumulator.close()
         self._sender.initiate_close(deadline)
         self._sender.thread.join(None if timeout is None else timeout + 1.0)
