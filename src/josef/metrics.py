@@ -75,7 +75,9 @@ class Sensor:
         self.count_total = 0
         self.sum_total = 0.0
 
-    def record(self, value: float, now: float, events: int = 1) -> None:
+    def record(self, value: float, now: float, events: int = 1, peak: float | None = None) -> None:
+        """Add ``events`` events whose values sum to ``value``; ``peak``: the largest of them
+        (default: their average)."""
         i = self._current
         if now - self._starts[i] >= self._window:
             if self._starts[i] != -math.inf:
@@ -89,8 +91,10 @@ class Sensor:
         self._counts[i] += events
         self._sums[i] += value
         single = value / events if events > 1 else value
-        if single > self._maxes[i]:
-            self._maxes[i] = single
+        if peak is None:
+            peak = single
+        if peak > self._maxes[i]:
+            self._maxes[i] = peak
         self.count_total += events
         self.sum_total += value
         if self._hist is not None:
@@ -214,8 +218,10 @@ SPECS: tuple[MetricSpec, ...] = (
     _spec(_P, "record-retry-total", "records", "Records in batches queued again for a retry"),
     _spec(_P, "record-error-rate", "1/s", "Records per second whose send finally failed"),
     _spec(_P, "record-error-total", "records", "Records whose send finally failed (also those refused by send())"),
-    _spec(_P, "record-size-avg", "bytes", "Average of each batch's largest record size (an upper-bound estimate)"),
-    _spec(_P, "record-size-max", "bytes", "Largest record size sent (an upper-bound estimate)"),
+    _spec(_P, "record-size-avg", "bytes", "Average of each batch's largest record size (an upper-bound estimate; "
+          "large batches are sampled)"),
+    _spec(_P, "record-size-max", "bytes", "Largest record size sent (an upper-bound estimate; large batches are "
+          "sampled)"),
     _spec(_P, "records-per-request-avg", "records", "Average records per produce request"),
     _spec(_P, "record-queue-time-avg", "ms", "Average time a batch waited in the accumulator (created to sent)"),
     _spec(_P, "record-queue-time-max", "ms", "Longest time a batch waited in the accumulator (created to sent)"),
@@ -291,23 +297,23 @@ SPECS: tuple[MetricSpec, ...] = (
 )
 SPEC_BY_KEY: dict[tuple[str, str], MetricSpec] = {(s.group, s.name): s for s in SPECS}
 
-_value_of = itemgetter(2)
 _key_of = itemgetter(1)
-
-
-def _max_len(items: Iterable[bytes | None]) -> int:
-    try:
-        return max(map(len, items), default=0)  # type: ignore[arg-type]
-    except TypeError:  # some are None
-        return max((len(x) for x in items if x is not None), default=0)
+_value_of = itemgetter(2)
+_headers_of = itemgetter(3)
+_SAMPLE = 16
 
 
 def max_record_size(records: Sequence[Any]) -> int:
-    """An upper bound of the largest record's size: max key + max value (+ headers) + framing."""
-    size = _max_len(list(map(_value_of, records))) + _max_len(list(map(_key_of, records))) + _RECORD_OVERHEAD
-    if records[0][3] is not None or records[-1][3] is not None:
-        size += max((len(r[3]) for r in records if r[3] is not None), default=0)
-    return size
+    """The largest record's size, estimated as Java does from above (largest key + largest value +
+    largest headers + framing), over every record of a small batch and about 16-32 records spread
+    over a larger one: the cost stays constant per batch."""
+    sample = records if len(records) <= _SAMPLE else records[:: len(records) // _SAMPLE]
+    return (
+        max(map(len, filter(None, map(_value_of, sample))), default=0)
+        + max(map(len, filter(None, map(_key_of, sample))), default=0)
+        + max(map(len, filter(None, map(_headers_of, sample))), default=0)
+        + _RECORD_OVERHEAD
+    )
 
 
 class _Topic:
@@ -389,8 +395,9 @@ class BufferStats:
             self._waiting -= 1
             self._waiting_since -= started
             m.buffer_wait.record((now - started) * 1e9, now)
-            if exhausted:
+            if exhausted:  # send() raises: an error of one record, as in Java (no topic tag)
                 m.exhausted.record(1, now)
+                m.errors.record(1, now)
 
     def waiting_ns(self, now: float) -> float:
         """Time spent by waits still under way."""
@@ -479,22 +486,46 @@ class ProducerMetrics:
 
     def record_produce(self, batches: Sequence[ProducerBatch], now: float) -> None:
         """A produce request with these (encoded) batches is being sent."""
-        records = 0
+        # Summed over the batches first, then recorded once per request.
+        records = sizes = record_sizes = 0
+        ratios = waits = 0.0
+        max_size = max_record = 0
+        max_wait = 0.0
+        topics: dict[str, list[float]] = {}  # topic -> [records, bytes, sum of ratios, batches]
+        for batch in batches:
+            count = len(batch.records)
+            size = len(batch.encoded) if batch.encoded is not None else batch.size
+            ratio = (size - HEADER_SIZE) / batch.raw_size if batch.raw_size else 1.0
+            waited = now - batch.created
+            record_size = max_record_size(batch.records)
+            records += count
+            sizes += size
+            ratios += ratio
+            waits += waited
+            record_sizes += record_size
+            max_size = max(max_size, size)
+            max_wait = max(max_wait, waited)
+            max_record = max(max_record, record_size)
+            sums = topics.get(batch.topic)
+            if sums is None:
+                topics[batch.topic] = [count, size, ratio, 1]
+            else:
+                sums[0] += count
+                sums[1] += size
+                sums[2] += ratio
+                sums[3] += 1
+        n = len(batches)
         with self.lock:
-            for batch in batches:
-                count = len(batch.records)
-                records += count
-                size = len(batch.encoded) if batch.encoded is not None else batch.size
-                ratio = (size - HEADER_SIZE) / batch.raw_size if batch.raw_size else 1.0
-                topic = self._topic(batch.topic)
-                topic.records.record(count, now, count)
-                topic.bytes.record(size, now)
-                topic.compression.record(ratio, now)
-                self.batch_size.record(size, now)
-                self.compression.record(ratio, now)
-                self.queue_time.record((now - batch.created) * 1000, now)
-                self.record_size.record(max_record_size(batch.records), now)
             self.records_per_request.record(records, now)
+            self.batch_size.record(sizes, now, n, max_size)
+            self.compression.record(ratios, now, n)
+            self.queue_time.record(waits * 1000, now, n, max_wait * 1000)
+            self.record_size.record(record_sizes, now, n, max_record)
+            for name, (topic_records, topic_bytes, topic_ratios, k) in topics.items():
+                topic = self._topic(name)
+                topic.records.record(topic_records, now, int(topic_records))
+                topic.bytes.record(topic_bytes, now, int(k))
+                topic.compression.record(topic_ratios, now, int(k))
 
     def record_retry(self, topic: str, records: int, now: float) -> None:
         with self.lock:
