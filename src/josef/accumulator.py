@@ -28,15 +28,35 @@ TopicPartition = tuple[str, int]
 class ProducerBatch:
     """Records for one partition that travel in one RecordBatch."""
 
-    __slots__ = ("attempts", "base_sequence", "closed", "created", "encoded", "last_attempt",
-                 "max_ts", "partition", "producer_epoch", "producer_id", "raw_size", "records", "reserved",
-                 "result", "retry_at", "size", "topic", "tp", "unknown")
+    __slots__ = (
+        "attempts",
+        "base_sequence",
+        "closed",
+        "created",
+        "encoded",
+        "last_attempt",
+        "limit",
+        "max_ts",
+        "partition",
+        "producer_epoch",
+        "producer_id",
+        "raw_size",
+        "records",
+        "reserved",
+        "result",
+        "retry_at",
+        "size",
+        "topic",
+        "tp",
+        "unknown",
+    )
 
     def __init__(self, tp: TopicPartition, now: float) -> None:
         self.tp = tp
         self.topic, self.partition = tp
         self.records: list[Record] = []
         self.size = HEADER_SIZE  # estimated bytes, uncompressed
+        self.limit = 0  # uncompressed bytes this batch may hold (batch.size, or more when compressed)
         self.reserved = 0  # bytes of buffer.memory this batch holds
         self.result = BatchResult(tp[0], tp[1])
         self.created = now
@@ -74,6 +94,11 @@ class Accumulator:
     ) -> None:
         self.max_block = max_block  # how long append() may wait for buffer memory
         self.batch_size = max(batch_size, 1)
+        # Per topic: how many uncompressed bytes make a batch of about batch.size once compressed,
+        # from a running estimate of the compression ratio, as the Java client estimates it.
+        self._ratios: dict[str, float] = {}
+        self._limits: dict[str, int] = {}
+        self.compressed = False
         self.linger = linger
         self.buffer_memory = buffer_memory
         self.available = buffer_memory
@@ -93,6 +118,20 @@ class Accumulator:
         self._drain_start: dict[int, int] = {}
         self.buffer_exhausted_total = 0
         self.buffer_stats: BufferStats | None = None  # metrics of waits for memory
+
+    def observe_compression(self, topic: str, ratio: float, reset: bool = False) -> None:
+        """Learn from one compressed batch (compressed / uncompressed size): the estimate falls
+        slowly and rises quickly, as the Java client's does, so batches rarely outgrow the
+        broker's limit; ``reset`` after a batch came back too large."""
+        current = self._ratios.get(topic, 1.0)
+        if reset:
+            current = max(1.0, ratio)
+        elif ratio > current:
+            current = max(current + 0.05, ratio)
+        elif ratio < current:
+            current = max(current - 0.005, ratio)
+        self._ratios[topic] = current
+        self._limits[topic] = int(self.batch_size / (max(current, 0.01) * 1.05))
 
     def set_waker(self, wake_sender: Callable[[], None]) -> None:
         self._wake_sender = wake_sender
@@ -115,14 +154,14 @@ class Accumulator:
                 raise ProducerClosedError("send() after close()")
             if partition is None:
                 batch = self._sticky.get(topic)
-                if batch is None or batch.closed or batch.size + size > self.batch_size:
+                if batch is None or batch.closed or batch.size + size > batch.limit:
                     batch, wake = self._next_sticky_batch(topic, batch, size, info)
                 else:
                     wake = False
             else:
                 tp = (topic, partition)
                 batch = self._open.get(tp)
-                if batch is None or batch.size + size > self.batch_size:
+                if batch is None or batch.size + size > batch.limit:
                     batch, wake = self._new_batch(tp, batch, size)
                 else:
                     wake = False
@@ -135,7 +174,7 @@ class Accumulator:
             records.append(record)
             if callback is not None:
                 batch.result.add(future, callback, True)
-            if batch.size >= self.batch_size:
+            if batch.size >= batch.limit:
                 batch.closed = True
                 del self._open[batch.tp]
                 wake = True
@@ -154,14 +193,14 @@ class Accumulator:
         is full, then move to another partition chosen at random among those with a leader."""
         if previous is None:
             partition = pick_partition(info.available, len(info.leaders))
-        elif previous.closed and previous.size + size <= self.batch_size:
+        elif previous.closed and previous.size + size <= previous.limit:
             partition = previous.partition  # sent early by linger, not full: stay
         else:
             partition = pick_partition(info.available, len(info.leaders), previous.partition)
         tp = (topic, partition)
         batch = self._open.get(tp)
         wake = False
-        if batch is None or batch.size + size > self.batch_size:
+        if batch is None or batch.size + size > batch.limit:
             batch, wake = self._new_batch(tp, batch, size)
         self._sticky[topic] = batch
         return batch, wake
@@ -173,18 +212,20 @@ class Accumulator:
         if full is not None:
             full.closed = True
             del self._open[tp]
-        need = max(self.batch_size, size + HEADER_SIZE)
+        limit = self._limits.get(tp[0], self.batch_size)
+        need = max(limit, size + HEADER_SIZE)
         if self.available < need:
             deadline = time.monotonic() + self.max_block
             self._wait_for_memory(need, deadline, self.max_block)
             if self.closed:
                 raise ProducerClosedError("send() after close()")
             other = self._open.get(tp)  # another thread may have opened one meanwhile
-            if other is not None and other.size + size <= self.batch_size:
+            if other is not None and other.size + size <= other.limit:
                 return other, full is not None
         self.available -= need
         batch = ProducerBatch(tp, time.monotonic())
         batch.reserved = need
+        batch.limit = limit
         dq = self._deques.get(tp)
         if dq is None:
             dq = self._deques[tp] = deque()

@@ -137,14 +137,15 @@ def encode_batch(
     base_sequence: int = -1,
     transactional: bool = False,
     codec: int = compression.NONE,
-    compress: Callable[[bytes], bytes] | None = None,
+    compress: Callable[[bytes | bytearray], bytes] | None = None,
 ) -> tuple[bytearray, int]:
     """A whole RecordBatch v2; returns it with the size of its uncompressed record section."""
-    body = encode_records(records, base_timestamp)
-    raw_size = len(body)
+    raw = encode_records(records, base_timestamp)
+    raw_size = len(raw)
+    body: bytes | bytearray = raw
     if codec != compression.NONE:
         assert compress is not None
-        body = bytearray(compress(bytes(body)))
+        body = compress(raw)
     attributes = codec | (TRANSACTIONAL_FLAG if transactional else 0)
     count = len(records)
     out = bytearray(HEADER_SIZE)

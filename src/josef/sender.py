@@ -36,7 +36,7 @@ from josef.idempotence import IdempotenceState, add_sequence
 from josef.metadata import ClusterMetadata
 from josef.metrics import ProducerMetrics
 from josef.protocol import ApiKey
-from josef.records import Record, encode_batch
+from josef.records import HEADER_SIZE, Record, encode_batch
 from josef.transactions import TransactionManager
 
 log = logging.getLogger("josef.sender")
@@ -357,14 +357,14 @@ class Sender:
         if conn is None:
             waits = [at - now for at in self._reconnect_at.values() if at > now]
             return min(waits) if waits else self.retry_backoff.initial or 0.05
+        asked = set(self.metadata.topics_to_request())
         body = {
-            "topics": [{"name": name} for name in self.metadata.topics_to_request()],
+            "topics": [{"name": name} for name in sorted(asked)],
             "allow_auto_topic_creation": True,
             "include_topic_authorized_operations": False,
         }
         self._metadata_in_flight = True
         self.metadata.update_requested = False
-        asked = {topic["name"] for topic in body["topics"]}
 
         def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
             self._metadata_in_flight = False
@@ -426,6 +426,8 @@ class Sender:
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         """The per-partition in-flight gate (called under the accumulator lock)."""
+        if self.fatal_error is not None:
+            return False
         if self.txn is not None and not self.txn.may_drain(batch):
             return False
         in_flight = self.in_flight.get(batch.tp)
@@ -468,6 +470,8 @@ class Sender:
                     codec=self.codec,
                     compress=self.compress,
                 )
+                if self.compress is not None and batch.raw_size:
+                    self.acc.observe_compression(batch.topic, (len(batch.encoded) - HEADER_SIZE) / batch.raw_size)
             topics.setdefault(batch.topic, []).append({"index": batch.partition, "records": batch.encoded})
             by_tp[batch.tp] = batch
             self.in_flight.setdefault(batch.tp, []).append(batch)
@@ -527,7 +531,7 @@ class Sender:
             return
         seen = set()
         for topic in response["responses"]:
-            name = names_by_id.get(topic.get("topic_id")) if names_by_id else topic["name"]
+            name: str = names_by_id.get(topic.get("topic_id"), "") if names_by_id else topic["name"]
             for part in topic["partition_responses"]:
                 tp = (name, part["index"])
                 answered = by_tp.get(tp)
@@ -560,6 +564,9 @@ class Sender:
         if getattr(error, "invalid_metadata", False):
             self.metadata.request_update()
         if code == _MESSAGE_TOO_LARGE and len(batch.records) > 1:
+            if self.compress is not None and batch.encoded is not None and batch.raw_size:
+                ratio = (len(batch.encoded) - HEADER_SIZE) / batch.raw_size
+                self.acc.observe_compression(batch.topic, ratio, reset=True)
             self._split(batch, now)
             return
         if code == _MESSAGE_TOO_LARGE:
