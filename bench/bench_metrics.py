@@ -83,18 +83,22 @@ def parent(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace, rows: list[dict[str, float | str]]) -> None:
     rates = {level: [args.records / float(r["elapsed"]) for r in rows if r["level"] == level] for level in LEVELS}
-    cpu = {level: min(float(r["cpu"]) for r in rows if r["level"] == level) for level in LEVELS}
+    cpus = {level: [float(r["cpu"]) / args.records * 1e6 for r in rows if r["level"] == level] for level in LEVELS}
     print(f"\n{args.records} records of {args.size} B, acks={args.acks}, compression={args.compression}, "
           f"{args.partitions} partitions, {args.repeat} runs per setting (alternating)")
-    print(f"{'metrics':<10}{'best rec/s':>14}{'median rec/s':>15}{'CPU s/M rec':>13}  all runs")
+    print(f"{'metrics':<10}{'best rec/s':>14}{'median rec/s':>15}{'CPU s/M rec (min/median)':>27}  all runs")
     for level in LEVELS:
         print(f"{level:<10}{max(rates[level]):>14,.0f}{statistics.median(rates[level]):>15,.0f}"
-              f"{cpu[level] / args.records * 1e6:>13.2f}  {', '.join(f'{r:,.0f}' for r in rates[level])}")
+              f"{min(cpus[level]):>19.2f} / {statistics.median(cpus[level]):.2f}"
+              f"  {', '.join(f'{r:,.0f}' for r in rates[level])}")
     best = 1 - max(rates["info"]) / max(rates["off"])
     median = 1 - statistics.median(rates["info"]) / statistics.median(rates["off"])
-    print(f"overhead of recording: {best * 100:+.1f}% (best vs best), {median * 100:+.1f}% (median vs median)")
+    cpu = statistics.median(cpus["info"]) / statistics.median(cpus["off"]) - 1
+    print(f"overhead of recording: {best * 100:+.1f}% records/s (best vs best), {median * 100:+.1f}% records/s "
+          f"(median vs median), {cpu * 100:+.1f}% CPU per record (median vs median)")
     if args.json:
-        print(json.dumps({"args": vars(args), "runs": rows, "overhead_best": best, "overhead_median": median}))
+        print(json.dumps({"args": vars(args), "runs": rows, "overhead_best": best, "overhead_median": median,
+                          "cpu_overhead_median": cpu}))
 
 
 def main() -> None:
