@@ -95,6 +95,17 @@ LAYOUT: list[Any] = [
         (f"sum by (client_id) (rate(josef_producer_connection_close_total{{{C}}}{R}))", "closed/s {{client_id}}"),
     ], 8),
     ("Metadata age", "timeseries", "s", [(f"josef_producer_metadata_age_seconds{{{C}}}", "{{client_id}}")], 8),
+    "Blocking calls and transactions",
+    ("Time blocked in flush() and metadata waits (s/s)", "timeseries", "percentunit", [
+        (f"sum by (client_id) (rate(josef_producer_flush_time_seconds_total{{{C}}}{R}))", "flush {{client_id}}"),
+        (f"sum by (client_id) (rate(josef_producer_metadata_wait_time_seconds_total{{{C}}}{R}))",
+         "metadata {{client_id}}"),
+    ], 12),
+    ("Time in transaction calls (s/s)", "timeseries", "percentunit", [
+        (f"sum by (client_id) (rate(josef_producer_txn_{call}_time_seconds_total{{{C}}}{R}))",
+         f"{call} {{{{client_id}}}}")
+        for call in ("init", "begin", "send_offsets", "commit", "abort")
+    ], 12),
     "Per topic",
     ("Records sent/s by topic", "timeseries", "short",
      [(f"sum by (topic) (rate(josef_producer_topic_record_send_total{{{T}}}{R}))", "{{topic}}")], 6),

@@ -254,6 +254,23 @@ def test_buffer_and_retries_while_the_broker_is_paused(kafka_factory: Any) -> No
         producer.close(10)
 
 
+def test_transaction_times(kafka: Any) -> None:
+    topic = _topic(kafka)
+    config = {"bootstrap.servers": kafka.bootstrap_servers, "transactional.id": f"metrics-{uuid.uuid4().hex[:8]}"}
+    with Producer(config) as producer:
+        assert producer.metric("txn-init-time-ns-total") == 0
+        producer.init_transactions()
+        with producer.transaction():
+            producer.send(topic, b"committed")
+        producer.begin_transaction()
+        producer.send(topic, b"aborted")
+        producer.abort_transaction()
+        for call in ("init", "commit", "abort"):
+            assert producer.metric(f"txn-{call}-time-ns-total") > 0, call
+        assert producer.metric("txn-begin-time-ns-total") >= 0
+        assert producer.metric("txn-send-offsets-time-ns-total") == 0
+
+
 def test_recording_off(kafka: Any) -> None:
     topic = _topic(kafka)
     config = {"bootstrap.servers": kafka.bootstrap_servers, "metrics.recording.level": "off"}

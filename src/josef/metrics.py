@@ -47,6 +47,15 @@ _BUCKET_BASE = 1.05
 _LOG_BASE = math.log(_BUCKET_BASE)
 _PERCENTILES = (50, 95, 99)
 
+# Java's txn-<name>-time-ns-total metrics and the Producer calls they time.
+_TXN_CALLS = {
+    "init": "init_transactions",
+    "begin": "begin_transaction",
+    "send-offsets": "send_offsets_to_transaction",
+    "commit": "commit_transaction",
+    "abort": "abort_transaction",
+}
+
 # Record framing beyond key, value and headers, for the record-size upper-bound estimate.
 _RECORD_OVERHEAD = 21
 
@@ -255,6 +264,8 @@ SPECS: tuple[MetricSpec, ...] = (
     _spec(_P, "buffer-exhausted-total", "calls", "send() calls that failed: no buffer memory within max.block.ms"),
     _spec(_P, "flush-time-ns-total", "ns", "Time spent in flush()"),
     _spec(_P, "metadata-wait-time-ns-total", "ns", "Time send() spent waiting for a topic's metadata"),
+    # -- transactions --------------------------------------------------------------------------
+    *(_spec(_P, f"txn-{name}-time-ns-total", "ns", f"Time spent in {call}()") for name, call in _TXN_CALLS.items()),
     # -- network -------------------------------------------------------------------------------
     _spec(_P, "connection-count", "connections", "Open broker connections"),
     _spec(_P, "connection-creation-rate", "1/s", "Connections opened per second"),
@@ -449,6 +460,7 @@ class ProducerMetrics:
         self.conn_created = Sensor(w, n)
         self.conn_closed = Sensor(w, n)
         self.flush_ns = 0.0
+        self.txn_ns = dict.fromkeys(_TXN_CALLS.values(), 0.0)
         self.topics: dict[str, _Topic] = {}
         self.nodes: dict[int, NodeStats] = {}
         self.buffer = BufferStats(self)
@@ -545,6 +557,11 @@ class ProducerMetrics:
         with self.lock:
             self.flush_ns += seconds * 1e9
 
+    def add_txn_time(self, call: str, seconds: float) -> None:
+        """Time spent in the transactional ``call`` (e.g. ``"commit_transaction"``)."""
+        with self.lock:
+            self.txn_ns[call] = self.txn_ns.get(call, 0.0) + seconds * 1e9
+
     def add_gauge(self, name: str, read: Callable[[], float]) -> None:
         """Expose ``read()`` as a ``producer-metrics`` gauge (for extensions, e.g. transactions)."""
         self._gauges.extra[name] = read
@@ -595,6 +612,8 @@ class ProducerMetrics:
             add(PRODUCER, "buffer-exhausted-rate", self.exhausted.event_rate(now))
             add(PRODUCER, "buffer-exhausted-total", self.exhausted.count_total)
             add(PRODUCER, "flush-time-ns-total", self.flush_ns)
+            for name, call in _TXN_CALLS.items():
+                add(PRODUCER, f"txn-{name}-time-ns-total", self.txn_ns[call])
             md = g.metadata
             add(PRODUCER, "metadata-wait-time-ns-total", md.wait_seconds * 1e9 if md is not None else 0.0)
             add(PRODUCER, "metadata-age",

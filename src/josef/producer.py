@@ -285,7 +285,9 @@ class Producer:
 
     def begin_transaction(self) -> None:
         """Start a transaction (no network round trip)."""
+        started = time.monotonic()
         self._transactional("begin_transaction").begin_transaction()
+        self._metrics.add_txn_time("begin_transaction", time.monotonic() - started)
 
     def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any, timeout: float | None = None) -> None:
         """Commit consumed offsets as part of the transaction: they count only if it commits.
@@ -343,7 +345,11 @@ class Producer:
         return self._txn
 
     def _txn_wait(self, txn: TransactionManager, result: TxnResult, op: str, timeout: float | None) -> None:
-        wait_for(txn, result, self._max_block if timeout is None else timeout, op)
+        started = time.monotonic()
+        try:
+            wait_for(txn, result, self._max_block if timeout is None else timeout, op)
+        finally:
+            self._metrics.add_txn_time(op, time.monotonic() - started)  # txn-*-time-ns-total
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then stop. Records still pending when ``timeout`` (seconds)
