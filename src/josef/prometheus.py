@@ -26,17 +26,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from josef.metrics import COUNTER, NODE, PRODUCER, SPECS, TOPIC, MetricSpec
+from josef.metrics import Metric as JosefMetric
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
-    from josef.producer import Producer
+
+class Producer(Protocol):
+    """Anything with josef's ``metrics()``: a :class:`josef.Producer` or :class:`josef.AsyncProducer`."""
+
+    def metrics(self) -> list[JosefMetric]: ...
 
 _LABELS = {PRODUCER: ["client_id"], TOPIC: ["client_id", "topic"], NODE: ["client_id", "node_id"]}
 _SPECS = {(spec.group, spec.name): spec for spec in SPECS}
