@@ -258,3 +258,121 @@ def test_context_manager_and_misuse(kafka: KafkaEndpoint) -> None:
         producer.close(5)
     values = [m.value() for m in kafka.consume_all(topic, 2, 30, isolation_level="read_committed")]
     assert values == [b"kept", b"still fine"]
+
+
+def _java_string_hash(text: str) -> int:
+    value = 0
+    for char in text.encode("utf-16-be").hex(" ", 2).split():
+        value = (31 * value + int(char, 16)) & 0xFFFFFFFF
+    return value
+
+
+def _transaction_coordinator(cluster: KafkaCluster, txn_id: str) -> int:
+    """The broker leading the __transaction_state partition of ``txn_id`` (Kafka picks it as
+    abs(String.hashCode) modulo the partition count)."""
+    partitions = cluster.topic_partitions("__transaction_state")
+    index = (_java_string_hash(txn_id) & 0x7FFFFFFF) % len(partitions)
+    leader: int = partitions[index].leader
+    return leader
+
+
+class _Copier:
+    def __init__(self, cluster: KafkaCluster, args: list[str]) -> None:
+        import subprocess
+        import sys
+        import threading
+
+        self.progress = 0
+        self.lines: list[str] = []
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([os.path.join(root, "src"), root, env.get("PYTHONPATH", "")])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.txn_copier", cluster.bootstrap_servers, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root, env=env,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("progress "):
+                self.progress = int(line.split()[1])
+            else:
+                self.lines.append(line.rstrip())
+
+    def wait_for(self, records: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.progress < records:
+            if self.proc.poll() is not None and self.proc.returncode != 0:
+                raise AssertionError(f"copier exited {self.proc.returncode}: " + "\n".join(self.lines[-30:]))
+            if time.monotonic() > deadline:
+                raise AssertionError(f"copier at {self.progress} of {records} after {timeout} s: "
+                                     + "\n".join(self.lines[-30:]))
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        self.reader.join(5)
+
+
+@pytest.mark.slow
+def test_exactly_once_copy_with_coordinator_and_copier_kills(kafka3: KafkaCluster) -> None:
+    """A consume-transform-produce loop copies 100,000 records while the test SIGKILLs the
+    transaction coordinator's broker twice and the copier process once (then restarts it):
+    the output, read committed, holds every input record exactly once."""
+    total = 100_000
+    suffix = uuid.uuid4().hex[:8]
+    source, sink = f"eos-in-{suffix}", f"eos-out-{suffix}"
+    kafka3.create_topic(source, partitions=2)
+    kafka3.create_topic(sink, partitions=3)
+    with Producer({"bootstrap.servers": kafka3.bootstrap_servers, "linger.ms": 20}) as seeder:
+        for i in range(total):
+            seeder.send(source, str(i).encode(), key=str(i).encode())
+        assert seeder.flush(60) == 0
+    txn_id = f"copier-{suffix}"
+    args = [source, sink, f"copier-group-{suffix}", txn_id, str(total)]
+    started = time.monotonic()
+    copier = _Copier(kafka3, args)
+    try:
+        for fraction, action in ((0.2, "broker"), (0.45, "copier"), (0.7, "broker")):
+            copier.wait_for(int(total * fraction), 180)
+            if action == "copier":
+                copier.kill()
+                copier = _Copier(kafka3, args)
+                continue
+            node = _transaction_coordinator(kafka3, txn_id)
+            print(f"killing node {node}, the coordinator of {txn_id}, at {copier.progress} records")
+            kafka3.kill(node)
+            time.sleep(3)
+            kafka3.start_node(node)
+        copier.wait_for(total, 240)
+        assert copier.proc.wait(60) == 0
+    finally:
+        if copier.proc.poll() is None:
+            copier.kill()
+    print(f"copied {total} records in {time.monotonic() - started:.1f} s")
+    output = kafka3.consume_all(sink, total, 120, isolation_level="read_committed")
+    values = [m.value() for m in output]
+    assert len(values) == total, f"{len(values) - len(set(values))} duplicates"
+    assert set(values) == {str(i).encode() for i in range(total)}
+
+
+def test_close_aborts_an_open_transaction(kafka: KafkaEndpoint) -> None:
+    topic = _topic(kafka, "close")
+    producer = _producer(kafka)
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send(topic, b"open")
+    assert producer.flush(30) == 0
+    started = time.monotonic()
+    producer.close(10)
+    assert time.monotonic() - started < 10
+    # The abort marker moved the last stable offset past the record: read_committed readers
+    # are not held up, and see nothing of it.
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as plain:
+        plain.send(topic, b"after")
+    values = [m.value() for m in kafka.consume_all(topic, 1, 30, isolation_level="read_committed")]
+    assert values == [b"after"]

@@ -359,8 +359,8 @@ class Producer:
             return
         self._closed = True
         deadline = time.monotonic() + (timeout if timeout is not None else 365 * 86400.0)
-        if self._txn is not None:
-            self._txn.abort_on_close()  # an open transaction is aborted, as in the Java client
+        if self._txn is not None:  # an open transaction is aborted, as in the Java client
+            self._txn.abort_on_close(min(deadline, time.monotonic() + self._max_block))
         self._accumulator.close()
         self._sender.initiate_close(deadline)
         self._sender.thread.join(None if timeout is None else timeout + 1.0)

@@ -409,6 +409,7 @@ class TransactionManager:
         # The user call that has not been seen to finish yet (it timed out): only the same call
         # may be made until it has (it then resumes waiting for the same result).
         self._pending: TxnResult | None = None
+        self._give_up_at: float | None = None  # closing: stop waiting for the coordinator then
         self._queue: list[_Request] = []
         self._in_flight: _Request | None = None
         self.coordinator: int | None = None
@@ -587,8 +588,10 @@ class TransactionManager:
             if self._pending is result:
                 self._pending = None
 
-    def abort_on_close(self) -> None:
-        """close() with a transaction open: abort it (without waiting)."""
+    def abort_on_close(self, deadline: float) -> None:
+        """close() with a transaction open: abort it (without waiting); the sender gives up
+        on coordinator requests at ``deadline``."""
+        self._give_up_at = deadline
         with self._lock:
             if self.state in (TxnState.IN_TRANSACTION, TxnState.ABORTABLE_ERROR) and self._pending is None:
                 self._begin_abort(TxnResult("close"))
@@ -617,6 +620,8 @@ class TransactionManager:
 
     def idle(self) -> bool:
         """Nothing queued or in flight (the sender may stop)."""
+        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+            return True
         return self._in_flight is None and (not self._queue or self.state is TxnState.FATAL_ERROR)
 
     # -- the sender thread ---------------------------------------------------------------------
@@ -717,16 +722,25 @@ class TransactionManager:
             self._find_coordinator(key, key_type)
             return 0.0
         conn = sender._connection(node, now)
+        if conn is None and (node in sender._reconnect_attempts or sender._address(node) is None):
+            # The coordinator cannot be reached (its broker died?): ask who it is now, after a
+            # pause, as the answer changes only once the cluster has noticed.
+            if request.kind == _Kind.TXN_OFFSET_COMMIT:
+                self._group_coordinators.pop(key, None)
+            else:
+                self.coordinator = None
+            self._find_coordinator(key, key_type, now + self._retry_backoff)
+            return self._retry_backoff
         if conn is None or not conn.can_send():
             retry = sender._reconnect_at.get(node, now) - now
             return max(retry, 0.01) if retry > 0 else 0.05
         return request, conn
 
-    def _find_coordinator(self, key: str, key_type: int) -> None:
+    def _find_coordinator(self, key: str, key_type: int, not_before: float = 0.0) -> None:
         for request in self._queue:
             if request.kind == _Kind.FIND_COORDINATOR and request.group == key and request.key_type == key_type:
                 return
-        self._enqueue(_Request(_Kind.FIND_COORDINATOR, group=key, key_type=key_type))
+        self._enqueue(_Request(_Kind.FIND_COORDINATOR, group=key, key_type=key_type, retry_at=not_before))
 
     def _enqueue(self, request: _Request) -> None:
         self._queue.append(request)
