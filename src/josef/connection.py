@@ -282,6 +282,16 @@ class BrokerConnection:
             self.stats.response(produce, request.sent_at, self.last_activity, throttle)
         request.callback(body, None)
 
+    def deadline(self, request_timeout: float, setup_timeout: float, idle_timeout: float) -> float | None:
+        """When this connection times out (setup, oldest request, or idleness) if nothing happens."""
+        if self.state in (CONNECTING, HANDSHAKE):
+            return self.connect_started + setup_timeout
+        if self.in_flight:
+            return self.in_flight[0].sent_at + request_timeout
+        if idle_timeout > 0:
+            return self.last_activity + idle_timeout
+        return None
+
     def timed_out(self, now: float, request_timeout: float, setup_timeout: float) -> bool:
         if self.state in (CONNECTING, HANDSHAKE):
             return now - self.connect_started > setup_timeout

@@ -212,7 +212,7 @@ class Sender:
             timeout = min(timeout, self.txn.maintain(self, now))
 
         timeout = min(timeout, self._expire(now))
-        self._check_connections(now)
+        timeout = min(timeout, self._check_connections(now))
         if not self.acc.sleep_until(now + timeout, batches_seen):
             timeout = 0.0  # a batch was opened after we looked: look again
         self._poll(max(timeout, 0.0))
@@ -307,10 +307,15 @@ class Sender:
             log.info("connection to node %s closed: %s", conn.node_id, error)
         self.metadata.request_update()
 
-    def _check_connections(self, now: float) -> None:
+    def _check_connections(self, now: float) -> float:
+        """Close connections that timed out or idled; returns how soon the next may time out."""
+        soonest = 3600.0
         for conn in list(self.conns.values()):
             if conn.state == CLOSED:
                 continue
+            deadline = conn.deadline(self.request_timeout, self.setup_timeout, self.idle_timeout)
+            if deadline is not None:
+                soonest = min(soonest, max(deadline - now, 0.0) + 0.001)
             if conn.timed_out(now, self.request_timeout, self.setup_timeout):
                 conn.close(KafkaConnectionError(
                     f"node {conn.node_id} did not answer within request.timeout.ms "
@@ -324,6 +329,7 @@ class Sender:
                 conn.close(KafkaConnectionError(f"idle connection to node {conn.node_id} closed"))
             elif conn.node_id < 0 and self.metadata.brokers and conn.ready and not conn.in_flight:
                 conn.close(KafkaConnectionError("bootstrap connection no longer needed"))
+        return soonest
 
     def _any_ready_connection(self, now: float) -> BrokerConnection | None:
         """The least loaded ready connection, starting a new one if there is none."""
