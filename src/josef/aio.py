@@ -64,7 +64,7 @@ class AsyncProducer:
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self.producer = Producer(config, **kwargs)
-        self._topics = self.producer._topics
+        self._metadata = self.producer._metadata
         self._accumulator = self.producer._accumulator
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -75,7 +75,7 @@ class AsyncProducer:
         """Queue a record; returns once it is queued. Await the result for its metadata."""
         loop = asyncio.get_running_loop()
         acc = self._accumulator
-        if topic in self._topics and acc.available >= acc.batch_size and not acc.waiters:
+        if topic in self._metadata.topics and acc.available >= acc.batch_size and not acc.waiters:
             future = self.producer.send(topic, value, key, **kwargs)  # cannot block: no wait needed
         else:  # metadata or memory may have to be waited for: not on the event loop
             future = await self._run(self.producer.send, topic, value, key, **kwargs)

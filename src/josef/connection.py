@@ -204,7 +204,6 @@ class BrokerConnection:
         else:
             # acks=0: the broker never answers; the request is done once written.
             self._unanswered.append((len(self._out), callback))
-        self.flush(now)
 
     def flush(self, now: float) -> None:
         """Write as much queued output as the socket takes."""

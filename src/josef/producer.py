@@ -89,7 +89,6 @@ class Producer:
         self._metrics = self._sender.metrics
         self._metrics.bind(self._accumulator, self._sender, self._metadata)
         self._append = self._accumulator.append
-        self._topics = self._metadata.topics
         self._closed = False
         self._txn = self._sender.txn
         self._sender.start()
@@ -137,7 +136,7 @@ class Producer:
             value_bytes = self._value_serializer(value)
             if value_bytes is not None and type(value_bytes) is not bytes:
                 value_bytes = to_bytes(value_bytes)
-        info = self._topics.get(topic)
+        info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
         if info is None:
             if not isinstance(topic, str) or not topic:
                 raise ValueError(f"topic must be a non-empty str, got {topic!r}")

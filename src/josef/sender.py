@@ -111,6 +111,7 @@ class Sender:
         self._metadata_failures = 0
         self._init_pid_in_flight = False
         self._init_pid_retry_at = 0.0
+        self._written_unanswered = False  # an acks=0 request was written during this poll
         self.fatal_error: KafkaError | None = None
 
         self._selector = selectors.DefaultSelector()
@@ -191,23 +192,28 @@ class Sender:
         if self.idempotence is not None and self.txn is None:
             timeout = min(timeout, self._maintain_producer_id(now))
 
-        ready, next_check, unknown_leader = self.acc.ready(now, self.metadata.leader_of, self._can_drain)
+        # Drain until nothing more may go: every trip through select() hands the GIL to the
+        # application's threads and costs a wait to get it back.
+        drained = True
+        while drained:
+            drained = False
+            ready, next_check, unknown_leader = self.acc.ready(now, self.metadata.leader_of, self._can_drain)
+            if unknown_leader:
+                self.metadata.request_update()
+            for node in ready:
+                conn = self._connection(node, now)
+                if conn is None:
+                    timeout = min(timeout, max(self._reconnect_at.get(node, now) - now, 0.0))
+                    continue
+                if not conn.can_send():
+                    continue
+                batches = self.acc.drain(
+                    node, self.metadata.partitions_led_by(node), self.max_request_size, now, self._can_drain
+                )
+                if batches:
+                    self._send_produce(conn, batches, now)
+                    drained = True
         timeout = min(timeout, next_check)
-        if unknown_leader:
-            self.metadata.request_update()
-        for node in ready:
-            conn = self._connection(node, now)
-            if conn is None:
-                timeout = min(timeout, max(self._reconnect_at.get(node, now) - now, 0.0))
-                continue
-            if not conn.can_send():
-                continue
-            batches = self.acc.drain(
-                node, self.metadata.partitions_led_by(node), self.max_request_size, now, self._can_drain
-            )
-            if batches:
-                self._send_produce(conn, batches, now)
-                timeout = 0.0  # there may be more for this leader: look again at once
         if self.txn is not None:  # after draining: it adds the partitions the drain asked for
             timeout = min(timeout, self.txn.maintain(self, now))
 
@@ -218,13 +224,19 @@ class Sender:
         self._poll(max(timeout, 0.0))
 
     def _poll(self, timeout: float) -> None:
-        for conn_id, conn in self.conns.items():
+        now = time.monotonic()
+        self._written_unanswered = False
+        for conn_id, conn in list(self.conns.items()):
+            if conn.wants_write:
+                conn.flush(now)  # one write per connection per turn, whatever this turn queued
             if conn.state == CLOSED or conn.sock is None:
                 continue
             mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.wants_write else 0)
             if self._masks.get(conn_id) != mask:
                 self._selector.modify(conn.sock, mask, conn)
                 self._masks[conn_id] = mask
+        if self._written_unanswered:
+            timeout = 0.0  # acks=0 batches just completed: their partitions may send again
         events = self._selector.select(timeout)
         now = time.monotonic()
         for key, mask in events:
@@ -534,6 +546,7 @@ class Sender:
         if self.acks == 0:
             for batch in by_tp.values():
                 self._complete(batch, -1, -1, None)
+            self._written_unanswered = True
             return
         seen = set()
         for topic in response["responses"]:
