@@ -114,7 +114,8 @@ class Accumulator:
         self.closed = False
         # When the sender will look again by itself; appends wake it only if they need it sooner.
         self.sender_wakes_at = float("inf")
-        self.batches_created = 0
+        # Counts new and newly full batches, so the sender never sleeps past one it did not see.
+        self.sendable_events = 0
         self._drain_start: dict[int, int] = {}
         self.buffer_exhausted_total = 0
         self.buffer_stats: BufferStats | None = None  # metrics of waits for memory
@@ -177,7 +178,10 @@ class Accumulator:
             if batch.size >= batch.limit:
                 batch.closed = True
                 del self._open[batch.tp]
-                wake = True
+                # A full batch goes at once, unless the sender looks again within a millisecond
+                # anyway: a wake-up costs a system call here and a GIL hand-off there.
+                wake = wake or self.sender_wakes_at - time.monotonic() > 0.001
+                self.sendable_events += 1
         if wake:
             self._wake_sender()
         return future
@@ -232,7 +236,7 @@ class Accumulator:
         dq.append(batch)
         self._open[tp] = batch
         self.incomplete.add(batch)
-        self.batches_created += 1
+        self.sendable_events += 1
         return batch, full is not None or batch.created + self.linger < self.sender_wakes_at
 
     def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
@@ -263,7 +267,7 @@ class Accumulator:
         opened since it counted ``batches_seen``: it may have missed it. Appends that come
         later see the deadline and wake the sender only if they need it sooner."""
         with self._lock:
-            if self.batches_created != batches_seen:
+            if self.sendable_events != batches_seen:
                 return False
             self.sender_wakes_at = deadline
             return True

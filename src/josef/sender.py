@@ -170,7 +170,7 @@ class Sender:
             self._wake_w.close()
 
     def _run_once(self) -> None:
-        batches_seen = self.acc.batches_created
+        batches_seen = self.acc.sendable_events
         now = time.monotonic()
         timeout = 3600.0
         if self._close_deadline is not None:
@@ -220,7 +220,7 @@ class Sender:
         timeout = min(timeout, self._expire(now))
         timeout = min(timeout, self._check_connections(now))
         if not self.acc.sleep_until(now + timeout, batches_seen):
-            timeout = 0.0  # a batch was opened after we looked: look again
+            timeout = 0.0  # a batch was opened or filled after we looked: look again
         self._poll(max(timeout, 0.0))
 
     def _poll(self, timeout: float) -> None:
@@ -238,6 +238,8 @@ class Sender:
         if self._written_unanswered:
             timeout = 0.0  # acks=0 batches just completed: their partitions may send again
         events = self._selector.select(timeout)
+        # Awake: appends need not wake us (sleep_until() sees what they did before we sleep again).
+        self.acc.sender_wakes_at = 0.0
         now = time.monotonic()
         for key, mask in events:
             conn = key.data
