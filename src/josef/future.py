@@ -48,6 +48,7 @@ class BatchResult:
         "base_offset",
         "errors",
         "exception",
+        "finished",
         "log_append_time",
         "offsets",
         "partition",
@@ -62,6 +63,7 @@ class BatchResult:
         self.exception: BaseException | None = None
         self.offsets: list[int] | None = None
         self.errors: list[BaseException | None] | None = None
+        self.finished = False  # read without a lock: waiting costs one only when not finished
         self._event = threading.Event()
         self._lock = threading.Lock()
         # (future, callback, is_delivery_callback): delivery callbacks get (metadata, exception),
@@ -70,10 +72,10 @@ class BatchResult:
         self._hooks: list[Callable[[BatchResult], None]] | None = None
 
     def done(self) -> bool:
-        return self._event.is_set()
+        return self.finished
 
     def wait(self, timeout: float | None) -> bool:
-        return self._event.wait(timeout)
+        return self.finished or self._event.wait(timeout)
 
     def add(self, future: RecordFuture, callback: Callable[..., Any], delivery: bool) -> bool:
         """Register a waiter; False if already done (then the caller runs it itself)."""
@@ -89,6 +91,7 @@ class BatchResult:
         self.log_append_time = log_append_time
         self.exception = exception
         with self._lock:
+            self.finished = True
             self._event.set()
             waiters, self._waiters = self._waiters, []
         if self._hooks is not None:
