@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from josef.errors import BufferExhaustedError, ProducerClosedError
-from josef.future import BatchResult, RecordFuture
+from josef.future import BatchResult, RecordFuture, new_future
 from josef.metadata import TopicInfo
 from josef.partitioner import pick_partition
 from josef.records import HEADER_SIZE, Record
@@ -171,7 +171,7 @@ class Accumulator:
             records = batch.records
             if timestamp > batch.max_ts:
                 batch.max_ts = timestamp
-            future = RecordFuture(batch.result, len(records), timestamp, key_size, value_size)
+            future = new_future(RecordFuture, (batch.result, len(records), timestamp, key_size, value_size))
             records.append(record)
             if callback is not None:
                 batch.result.add(future, callback, True)
