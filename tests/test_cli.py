@@ -169,9 +169,11 @@ def _parse_perf(stdout: str) -> tuple[list[re.Match[str]], list[re.Match[str]]]:
 
 def test_perf_output_parses_like_kafka_producer_perf_test(kafka: KafkaEndpoint, new_topic: TopicFactory) -> None:
     topic = new_topic(2)
+    # Throttled to 50,000 records/s so the 30,000 records take ~0.6 s and a 100 ms reporting
+    # interval prints windows however fast the machine is.
     result = josef("perf", "-b", kafka.bootstrap_servers, "--topic", topic, "--num-records", "30000",
-                   "--record-size", "100", "--throughput", "-1", "--producer-props", "acks=1", "linger.ms=5",
-                   "--reporting-interval", "200", "--warmup-records", "5000")
+                   "--record-size", "100", "--throughput", "50000", "--producer-props", "acks=1", "linger.ms=5",
+                   "--reporting-interval", "100", "--warmup-records", "5000")
     assert result.returncode == 0, result.stderr
     windows, totals = _parse_perf(result.stdout)
     assert windows, result.stdout
