@@ -48,9 +48,16 @@ def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def _busiest_leader(bootstrap: str, topic: str, alive: set[int]) -> int:
-    """The broker leading the most partitions of the topic (the busiest one)."""
-    counts = Counter(leader for leader in _leaders(bootstrap, topic).values() if leader in alive)
-    return counts.most_common(1)[0][0]
+    """The broker leading the most partitions of the topic (the busiest one). Right after a
+    restart metadata may show no leader for a moment: ask again until it does."""
+    deadline = time.monotonic() + 60
+    while True:
+        counts = Counter(leader for leader in _leaders(bootstrap, topic).values() if leader in alive)
+        if counts:
+            return counts.most_common(1)[0][0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no partition of {topic} has a leader")
+        time.sleep(0.2)  # polling the cluster's metadata: there is no event to wait for
 
 
 def _chaos(cluster: KafkaCluster, topic: str, events: list[str], kills: int, freeze: float) -> None:
@@ -97,6 +104,7 @@ def _run(
     if not idempotent:
         config["max.in.flight.requests.per.connection"] = 5
     events: list[str] = []
+    chaos_errors: list[BaseException] = []
     if network_chaos:
         assert isinstance(cluster, ProxiedKafkaCluster)
 
@@ -106,7 +114,13 @@ def _run(
 
         chaos = threading.Thread(target=cut_at_random, daemon=True)
     else:
-        chaos = threading.Thread(target=_chaos, args=(cluster, topic, events, kills, freeze), daemon=True)
+        def inject_faults() -> None:
+            try:
+                _chaos(cluster, topic, events, kills, freeze)
+            except BaseException as exc:  # reported by the test, not lost in the thread
+                chaos_errors.append(exc)
+
+        chaos = threading.Thread(target=inject_faults, daemon=True)
     futures = []
     with Producer(config) as producer:
         chaos.start()
@@ -121,6 +135,9 @@ def _run(
             if i >= RECORDS:
                 time.sleep(0.1)
         chaos.join()
+        assert chaos_errors == [], f"the faults were not all injected: {chaos_errors}"
+        expected_events = 1 if network_chaos else 2 * kills + (2 if freeze else 0)
+        assert len(events) == expected_events, events
         assert producer.flush(300) == 0, "every record's future must resolve"
     sent = len(futures)
     succeeded: dict[int, int] = {}
