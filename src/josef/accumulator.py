@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from josef.errors import BufferExhaustedError, ProducerClosedError
@@ -73,10 +73,6 @@ class ProducerBatch:
         self.base_sequence = -1
         self.encoded: bytearray | None = None
         self.raw_size = 0
-
-    @property
-    def record_count(self) -> int:
-        return len(self.records)
 
     def __repr__(self) -> str:
         return f"<ProducerBatch {self.topic}-{self.partition} n={len(self.records)} seq={self.base_sequence}>"
@@ -449,19 +445,6 @@ class Accumulator:
         """Whether a queued batch of ``epoch`` may be in the log already."""
         with self._lock:
             return any(batch.unknown and batch.producer_epoch == epoch for dq in self._deques.values() for batch in dq)
-
-    def has_queued(self) -> bool:
-        with self._lock:
-            return any(self._deques.values())
-
-    def queued_partitions(self) -> Iterable[TopicPartition]:
-        with self._lock:
-            return [tp for tp, dq in self._deques.items() if dq]
-
-    def queued_batches(self) -> int:
-        with self._lock:
-            return sum(len(dq) for dq in self._deques.values())
-
 
 def _insert_in_order(dq: deque[ProducerBatch], batch: ProducerBatch) -> None:
     """Queue a batch that goes again ahead of new ones; batches with sequences stay in

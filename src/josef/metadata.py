@@ -153,14 +153,6 @@ class ClusterMetadata:
             self.version += 1
             self._cond.notify_all()
 
-    def fail_topic_waiters(self, error: KafkaError) -> None:
-        """Wake blocked senders with an error that will not go away (e.g. authorization)."""
-        with self._cond:
-            for topic in self.wanted:
-                if topic not in self.topics:
-                    self.topic_errors[topic] = error
-            self._cond.notify_all()
-
     def set_leader(self, tp: TopicPartition, leader: int, epoch: int) -> None:
         """Apply a leader hint from a Produce response (KIP-951) if it is newer."""
         info = self.topics.get(tp[0])

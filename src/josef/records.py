@@ -117,15 +117,6 @@ if not os.environ.get("JOSEF_NO_SPEEDUPS"):
         pass
 
 
-def record_size_upper_bound(key: bytes | None, value: bytes | None, headers: bytes | None) -> int:
-    """Bytes one record can take in a batch at most, without the batch header."""
-    return (
-        RECORD_OVERHEAD
-        + (len(key) if key else 0)
-        + (len(value) if value else 0)
-        + (len(headers) if headers else 1)
-    )
-
 
 def encode_batch(
     records: Sequence[Record],
@@ -170,11 +161,6 @@ def encode_batch(
     struct.pack_into(">I", out, 17, crc32c(memoryview(out)[_CRC_START:]))
     return out, raw_size
 
-
-def restamp(batch: bytearray, producer_id: int, producer_epoch: int, base_sequence: int) -> None:
-    """Rewrite an encoded batch's producer fields (after an epoch bump) and its CRC."""
-    struct.pack_into(">qhi", batch, 43, producer_id, producer_epoch, base_sequence)
-    struct.pack_into(">I", batch, 17, crc32c(memoryview(batch)[_CRC_START:]))
 
 
 # ---------------------------------------------------------------------------------------------
