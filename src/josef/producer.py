@@ -20,7 +20,7 @@ from josef.future import BatchResult, RecordFuture, RecordMetadata
 from josef.metadata import ClusterMetadata, TopicInfo
 from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
-from josef.records import HEADER_SIZE, RECORD_OVERHEAD, header_bytes
+from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, header_bytes
 from josef.sender import Sender
 from josef.serialization import normalize_headers, to_bytes
 from josef.transactions import (
@@ -34,8 +34,6 @@ from josef.transactions import (
 
 log = logging.getLogger("josef.producer")
 
-# Bytes a record adds to a batch beyond key, value and headers, for typical small records.
-_RECORD_FRAMING_ESTIMATE = 10
 _now = time.time
 
 
@@ -161,11 +159,9 @@ class Producer:
         else:
             value_size = len(value_bytes)
             payload += value_size
-        if headers:
-            header_section: bytes | None = header_bytes(normalize_headers(headers))
-            payload += len(header_section)  # type: ignore[arg-type]
-        else:
-            header_section = None
+        header_section = header_bytes(normalize_headers(headers)) if headers else None
+        if header_section is not None:
+            payload += len(header_section)
         if timestamp_ms is None:
             timestamp_ms = int(_now() * 1000)
         elif type(timestamp_ms) is not int or timestamp_ms < 0:
@@ -180,7 +176,7 @@ class Producer:
             partition,
             info,
             (timestamp_ms, key_bytes, value_bytes, header_section),
-            payload + _RECORD_FRAMING_ESTIMATE,
+            payload + FRAMING_ESTIMATE,
             key_size,
             value_size,
             callback,

@@ -70,6 +70,17 @@ def header_bytes(headers: Sequence[tuple[bytes, bytes | None]]) -> bytes:
 Record = tuple[int, "bytes | None", "bytes | None", "bytes | None"]
 
 
+# Bytes a record adds to a batch beyond its key, value and headers, for typical small records
+# (the exact varint framing is 7 to 36 bytes): what batches are filled up to batch.size with.
+FRAMING_ESTIMATE = 10
+
+
+def estimated_size(record: Record) -> int:
+    """A queued record's estimated size in a batch, as send() counted it."""
+    _, key, value, headers = record
+    return (len(key) if key else 0) + (len(value) if value else 0) + (len(headers) if headers else 0) + FRAMING_ESTIMATE
+
+
 def encode_records(records: Sequence[Record], base_timestamp: int) -> bytearray:
     """The record section of a batch, uncompressed."""
     out = bytearray()

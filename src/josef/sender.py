@@ -36,7 +36,7 @@ from josef.idempotence import IdempotenceState, add_sequence
 from josef.metadata import ClusterMetadata
 from josef.metrics import ProducerMetrics
 from josef.protocol import ApiKey
-from josef.records import HEADER_SIZE, Record, encode_batch
+from josef.records import HEADER_SIZE, encode_batch, estimated_size
 from josef.transactions import TransactionManager
 
 log = logging.getLogger("josef.sender")
@@ -661,8 +661,8 @@ class Sender:
         start = 0
         while start < len(records):
             size, end = 0, start
-            while end < len(records) and (end == start or size + _record_size(records[end]) <= target):
-                size += _record_size(records[end])
+            while end < len(records) and (end == start or size + estimated_size(records[end]) <= target):
+                size += estimated_size(records[end])
                 end += 1
             if end - start == len(records):  # never resend the batch whole
                 end = start + max(len(records) // 2, 1)
@@ -743,7 +743,3 @@ class Sender:
         for batch in list(self.acc.incomplete):
             self._complete(batch, -1, -1, error)
 
-
-def _record_size(record: Record) -> int:
-    _, key, value, headers = record
-    return (len(key) if key else 0) + (len(value) if value else 0) + (len(headers) if headers else 1) + 10
