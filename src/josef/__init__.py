@@ -10,6 +10,12 @@ from josef.future import RecordFuture, RecordMetadata
 from josef.partitioner import murmur2, partition_for_key
 from josef.producer import Producer
 from josef.serialization import (
+    BytesSerializer,
+    IntegerSerializer,
+    JsonSerializer,
+    LongSerializer,
+    Serializer,
+    StringSerializer,
     int32_serializer,
     int_serializer,
     json_serializer,
@@ -26,12 +32,18 @@ from josef.transactions import (
 __all__ = [
     "AsyncProducer",
     "AsyncRecordFuture",
+    "BytesSerializer",
     "ConsumerGroupMetadata",
+    "IntegerSerializer",
+    "JsonSerializer",
     "KafkaError",
+    "LongSerializer",
     "OffsetAndMetadata",
     "Producer",
     "RecordFuture",
     "RecordMetadata",
+    "Serializer",
+    "StringSerializer",
     "TopicPartition",
     "TransactionAbortRequiredError",
     "TransactionAbortedError",

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from josef.serialization import resolve_serializer
+
 log = logging.getLogger("josef.config")
 
 INT32_MAX = 2**31 - 1
@@ -140,8 +142,8 @@ OPTIONS: dict[str, _Option] = {
     "partitioner.ignore.keys": _Option(_bool, False),
     "transactional.id": _Option(_opt_str, None),
     "transaction.timeout.ms": _Option(_int(1, INT32_MAX), 60000),
-    "key.serializer": _Option(_callable, None),
-    "value.serializer": _Option(_callable, None),
+    "key.serializer": _Option(resolve_serializer, None),
+    "value.serializer": _Option(resolve_serializer, None),
     "security.protocol": _Option(_choice("plaintext"), "plaintext"),
     "sasl.password": _Option(_opt_str, None, secret=True),
     "metrics.sample.window.ms": _Option(_int(1), 30000),

@@ -22,7 +22,7 @@ from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, header_bytes
 from josef.sender import Sender
-from josef.serialization import normalize_headers, to_bytes
+from josef.serialization import Headers, normalize_headers, split_serializer, to_bytes
 from josef.transactions import (
     TransactionAbortRequiredError,
     TransactionManager,
@@ -53,8 +53,15 @@ class Producer:
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self.config = ProducerConfig.from_user(config, **kwargs)
         cfg = self.config
-        self._key_serializer: Callable[[Any], bytes | None] = cfg["key.serializer"] or to_bytes
-        self._value_serializer: Callable[[Any], bytes | None] = cfg["value.serializer"] or to_bytes
+        key_plain, self._key_in_context = split_serializer(cfg["key.serializer"])
+        value_plain, self._value_in_context = split_serializer(cfg["value.serializer"])
+        # Serializers that need the topic and headers run first, in _serialize_in_context; their
+        # bytes then take the default path below.
+        self._serialize_in_context = (
+            self._serialize_with_context if self._key_in_context or self._value_in_context else None
+        )
+        self._key_serializer: Callable[[Any], bytes | None] = key_plain or to_bytes
+        self._value_serializer: Callable[[Any], bytes | None] = value_plain or to_bytes
         self._key_is_default = self._key_serializer is to_bytes
         self._value_is_default = self._value_serializer is to_bytes
         self._max_block = cfg["max.block.ms"] / 1000
@@ -117,6 +124,8 @@ class Producer:
             raise ProducerClosedError("send() after close()")
         if self._txn is not None:
             self._txn.check_send()
+        if self._serialize_in_context is not None:
+            key, value, headers = self._serialize_in_context(topic, key, value, headers)
         # bytes pass through the default serializers without a call: the common case.
         if key is None:
             key_bytes = None
@@ -181,6 +190,15 @@ class Producer:
             value_size,
             callback,
         )
+
+    def _serialize_with_context(self, topic: str, key: Any, value: Any, headers: Any) -> tuple[Any, Any, Headers]:
+        """Run the serializers that take ``(topic, headers, data)``; they may add headers."""
+        record_headers: Headers = list(headers.items() if isinstance(headers, dict) else headers or ())
+        if self._key_in_context is not None and key is not None:
+            key = self._key_in_context(topic, record_headers, key)
+        if self._value_in_context is not None and value is not None:
+            value = self._value_in_context(topic, record_headers, value)
+        return key, value, record_headers
 
     def _custom_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
         assert self._custom_partitioner is not None
