@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from josef.interceptors import parse_interceptors
 from josef.serialization import resolve_serializer
 
 log = logging.getLogger("josef.config")
@@ -144,6 +145,7 @@ OPTIONS: dict[str, _Option] = {
     "transaction.timeout.ms": _Option(_int(1, INT32_MAX), 60000),
     "key.serializer": _Option(resolve_serializer, None),
     "value.serializer": _Option(resolve_serializer, None),
+    "interceptor.classes": _Option(parse_interceptors, ()),
     "security.protocol": _Option(_choice("plaintext"), "plaintext"),
     "sasl.password": _Option(_opt_str, None, secret=True),
     "metrics.sample.window.ms": _Option(_int(1), 30000),

@@ -17,6 +17,7 @@ from josef.accumulator import Accumulator
 from josef.config import ProducerConfig
 from josef.errors import IllegalStateError, ProducerClosedError, RecordTooLargeError
 from josef.future import BatchResult, RecordFuture, RecordMetadata
+from josef.interceptors import Interceptors
 from josef.metadata import ClusterMetadata, TopicInfo
 from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
@@ -60,6 +61,8 @@ class Producer:
         self._serialize_in_context = (
             self._serialize_with_context if self._key_in_context or self._value_in_context else None
         )
+        interceptors = cfg["interceptor.classes"]
+        self._interceptors = Interceptors(interceptors, cfg.values) if interceptors else None
         self._key_serializer: Callable[[Any], bytes | None] = key_plain or to_bytes
         self._value_serializer: Callable[[Any], bytes | None] = value_plain or to_bytes
         self._key_is_default = self._key_serializer is to_bytes
@@ -124,6 +127,10 @@ class Producer:
             raise ProducerClosedError("send() after close()")
         if self._txn is not None:
             self._txn.check_send()
+        if self._interceptors is not None:  # interceptor.classes: they may change the record
+            topic, value, key, partition, timestamp_ms, headers, callback = self._interceptors.on_send(
+                topic, value, key, partition, timestamp_ms, headers, callback
+            )
         if self._serialize_in_context is not None:
             key, value, headers = self._serialize_in_context(topic, key, value, headers)
         # bytes pass through the default serializers without a call: the common case.
@@ -379,6 +386,8 @@ class Producer:
         self._sender.thread.join(None if timeout is None else timeout + 1.0)
         if self._sender.thread.is_alive():
             log.warning("josef sender thread did not stop in time")
+        if self._interceptors is not None:
+            self._interceptors.close()
 
     def __enter__(self) -> Producer:
         return self
