@@ -87,7 +87,7 @@ def test_header_added_and_acknowledgements_counted(kafka: Any, caplog: pytest.Lo
     (counting,) = CountingInterceptor.instances
     assert counting.config["bootstrap.servers"] == producer.config["bootstrap.servers"]
     futures = [
-        producer.send(topic, f"v{i}".encode(), headers=[("i", str(i).encode())], callback=lambda m, e: callbacks.append(e))
+        producer.send(topic, f"v{i}".encode(), headers=[("i", str(i).encode())], callback=lambda _m, e: callbacks.append(e))
         for i in range(n)
     ]
     too_large = producer.send(topic, b"x" * 20_000)
