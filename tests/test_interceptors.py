@@ -86,10 +86,10 @@ def test_header_added_and_acknowledgements_counted(kafka: Any, caplog: pytest.Lo
     )
     (counting,) = CountingInterceptor.instances
     assert counting.config["bootstrap.servers"] == producer.config["bootstrap.servers"]
-    futures = [
-        producer.send(topic, f"v{i}".encode(), headers=[("i", str(i).encode())], callback=lambda _m, e: callbacks.append(e))
-        for i in range(n)
-    ]
+    def note(_metadata: RecordMetadata | None, error: BaseException | None) -> None:
+        callbacks.append(error)
+
+    futures = [producer.send(topic, f"v{i}".encode(), headers=[("i", str(i).encode())], callback=note) for i in range(n)]
     too_large = producer.send(topic, b"x" * 20_000)
     producer.close(30)
     assert counting.closed
