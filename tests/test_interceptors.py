@@ -89,7 +89,7 @@ def test_header_added_and_acknowledgements_counted(kafka: Any, caplog: pytest.Lo
     def note(_metadata: RecordMetadata | None, error: BaseException | None) -> None:
         callbacks.append(error)
 
-    futures = [producer.send(topic, f"v{i}".encode(), headers=[("i", str(i).encode())], callback=note) for i in range(n)]
+    futures = [producer.send(topic, f"v{i}".encode(), headers={"i": str(i)}, callback=note) for i in range(n)]
     too_large = producer.send(topic, b"x" * 20_000)
     producer.close(30)
     assert counting.closed
