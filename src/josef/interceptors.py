@@ -86,8 +86,11 @@ class Interceptors:
             for i in interceptors
             if not hasattr(i, "on_record_acknowledgement") and callable(getattr(i, "on_acknowledgement", None))
         ]
+        # (position in the chain, hook): each gets the record its own on_send returned
         self._with_record = [
-            i.on_record_acknowledgement for i in interceptors if hasattr(i, "on_record_acknowledgement")
+            (n, i.on_record_acknowledgement)
+            for n, i in enumerate(interceptors)
+            if hasattr(i, "on_record_acknowledgement")
         ]
 
     def on_send(
@@ -106,18 +109,20 @@ class Interceptors:
             topic, value, key, partition, timestamp_ms,
             list(headers.items() if isinstance(headers, dict) else headers or ()),
         )
+        plain, with_record = self._plain, self._with_record
+        returned: list[ProducerRecord] = []
         for interceptor in self._all:
             try:
                 result = interceptor.on_send(record)
             except Exception:
                 log.warning("interceptor %r: on_send failed; the record goes on unchanged", interceptor, exc_info=True)
-                continue
+                result = record
             if isinstance(result, ProducerRecord):
                 record = result
             else:
                 log.warning("interceptor %r: on_send returned %r, not a ProducerRecord; ignored", interceptor, result)
-        plain, with_record = self._plain, self._with_record
-        final = record
+            if with_record:
+                returned.append(record)
 
         def acknowledged(metadata: RecordMetadata | None, exception: BaseException | None) -> None:
             for hook in plain:
@@ -125,9 +130,9 @@ class Interceptors:
                     hook(metadata, exception)
                 except Exception:
                     log.warning("interceptor on_acknowledgement %r failed", hook, exc_info=True)
-            for record_hook in with_record:
+            for position, record_hook in with_record:
                 try:
-                    record_hook(final, metadata, exception)
+                    record_hook(returned[position], metadata, exception)
                 except Exception:
                     log.warning("interceptor on_record_acknowledgement %r failed", record_hook, exc_info=True)
             if callback is not None:

@@ -1,0 +1,69 @@
+"""OpenTelemetry spans and trace-context headers, against a real broker read back by confluent-kafka."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from josef import Producer
+from josef.otel import TracingInterceptor
+
+
+def test_producer_spans_and_traceparent(kafka: Any) -> None:
+    topic = f"otel-{uuid.uuid4().hex[:10]}"
+    kafka.create_topic(topic, 3)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with Producer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id="traced",
+        max_request_size=10_000,
+        interceptor_classes=[TracingInterceptor(provider)],
+    ) as producer, tracer.start_as_current_span("request") as parent:
+        keyed = producer.send(topic, b"v1", key="order-1").result(30)
+        placed = producer.send(topic, b"v2", partition=2, headers={"traceparent": b"stale"}).result(30)
+        tombstone = producer.send(topic, None, key=b"order-1").result(30)
+        too_large = producer.send(topic, b"x" * 20_000)
+        assert too_large.exception(30) is not None
+
+    spans = [s for s in exporter.get_finished_spans() if s.name != "request"]
+    assert len(spans) == 4
+
+    def where(span: Any) -> tuple[Any, Any]:
+        attrs = span.attributes or {}
+        return attrs.get("messaging.destination.partition.id"), attrs.get("messaging.kafka.offset")
+
+    by_place = {where(s): s for s in spans}
+    for span in spans:
+        attrs = span.attributes or {}
+        assert span.name == f"send {topic}"
+        assert span.kind is SpanKind.PRODUCER
+        assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+        assert attrs["messaging.system"] == "kafka"
+        assert attrs["messaging.operation.name"] == "send" and attrs["messaging.operation.type"] == "send"
+        assert attrs["messaging.destination.name"] == topic
+        assert attrs["messaging.client.id"] == "traced"
+        assert attrs["server.address"] == kafka.bootstrap_servers.split(",")[0].rsplit(":", 1)[0]
+
+    assert (by_place[str(keyed.partition), keyed.offset].attributes or {})["messaging.kafka.message.key"] == "order-1"
+    assert placed.partition == 2 and ("2", placed.offset) in by_place
+    tombstone_attrs = by_place[str(tombstone.partition), tombstone.offset].attributes or {}
+    assert tombstone_attrs["messaging.kafka.message.tombstone"] is True
+    (failed,) = [s for s in spans if s.status.status_code is StatusCode.ERROR]
+    assert (failed.attributes or {})["error.type"] == "RecordTooLargeError"
+    assert "messaging.kafka.offset" not in (failed.attributes or {})
+
+    messages = kafka.consume_all(topic, expected_count=3)
+    assert len(messages) == 3
+    for message in messages:
+        span = by_place[str(message.partition()), message.offset()]
+        ctx = span.get_span_context()
+        traceparent = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}".encode()
+        assert [v for k, v in message.headers() or [] if k == "traceparent"] == [traceparent]
