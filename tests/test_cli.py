@@ -310,3 +310,47 @@ def test_parse_properties() -> None:
         "empty": "",
         "key=with:escapes": "vé",
     }
+
+
+def test_x_anywhere_on_the_line_and_config_on_every_command(
+    kafka: KafkaEndpoint, new_topic: TopicFactory, tmp_path: Path
+) -> None:
+    topic = new_topic(1)
+    bs = kafka.bootstrap_servers
+    props = tmp_path / "client.properties"
+    props.write_text(f"bootstrap.servers={bs}\nclient.id=from-file\n")
+    result = josef("produce", "-X", "acks=1", topic, "-X", f"bootstrap.servers={bs}", stdin="a\n")
+    assert result.returncode == 0, result.stderr
+    result = josef("-X", "linger.ms=0", "produce", topic, "--producer.config", str(props), stdin="b\n")
+    assert result.returncode == 0, result.stderr
+    assert "mock" not in result.stderr  # the file's bootstrap.servers was used
+    result = josef("produce", topic, "--command-config", str(props), "-X", "acks=all", stdin="c\n")
+    assert result.returncode == 0, result.stderr
+    assert [m.value() for m in kafka.consume_all(topic, expected_count=3)] == [b"a", b"b", b"c"]
+    listed = josef("topics", "list", "--config", str(props))
+    assert listed.returncode == 0 and topic in listed.stdout.splitlines(), listed.stderr
+    listed = josef("topics", "--command-config", str(props), "list")
+    assert listed.returncode == 0 and topic in listed.stdout.splitlines(), listed.stderr
+    result = josef("perf", "--num-records", "10", "--record-size", "10", "--topic", topic, "--config", str(props),
+                   "--no-progress", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "mock" not in result.stderr
+
+
+def test_topics_refuses_without_a_cluster_unless_mock() -> None:
+    result = josef("topics", "create", "orders")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "josef: error: topics needs a cluster: give -b/--bootstrap-servers HOST:PORT (or bootstrap.servers in "
+        "-X/--config); --mock runs it on an embedded mock cluster that is gone when the command ends"
+    ]
+    assert "Created" not in result.stdout
+    result = josef("topics", "create", "orders", "--partitions", "2", "--mock")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Created topic orders." and "embedded mock cluster" in result.stderr
+
+
+def test_misspelled_config_key_gets_a_hint() -> None:
+    result = josef("produce", "t", "-b", "127.0.0.1:9", "-X", "linger.msec=1", stdin="x\n")
+    assert result.returncode == 1
+    assert "linger.msec: unknown configuration key (did you mean linger.ms?)" in result.stderr

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import struct
 from typing import Any
 
-from josef.cli.common import CliError, cluster, describe, note, producer_config, split_kv
+from josef.cli.common import CliError, UsageError, cluster, describe, note, producer_config, split_kv
 from josef.errors import error_for_code
 
 
@@ -88,8 +89,27 @@ class Admin:
             self.sock.close()
 
 
+def _split_config_flags(args: argparse.Namespace) -> None:
+    """kafka-topics' ``--config KEY=VALUE`` (a topic setting) next to josef's ``--config FILE``."""
+    files: list[str] = []
+    settings: list[str] = []
+    for item in getattr(args, "config_files", None) or []:
+        (settings if "=" in item and not os.path.isfile(item) else files).append(item)
+    args.config_files = files
+    if settings:
+        if getattr(args, "topics_command", None) != "create":
+            raise CliError(f"--config {settings[0]}: topic settings go with 'topics create'; --config names a file")
+        args.topic_config = [*settings, *(getattr(args, "topic_config", None) or [])]
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
+    _split_config_flags(args)
     config = producer_config(args)
+    if not config.get("bootstrap.servers") and not getattr(args, "mock", False):
+        raise UsageError(
+            "topics needs a cluster: give -b/--bootstrap-servers HOST:PORT (or bootstrap.servers in -X/--config); "
+            "--mock runs it on an embedded mock cluster that is gone when the command ends"
+        )
     with cluster(config):
         admin = Admin(config["bootstrap.servers"])
         try:
