@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from josef.future import RecordFuture, RecordMetadata
+from josef.future import DeliveryCallback, RecordFuture, RecordMetadata
 from josef.metrics import Metric
 from josef.producer import Producer
+
+# Headers as send() takes them: (name, value) pairs or a mapping; values bytes, str or None.
+HeadersArg = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | str | None"]] | None
 
 
 class AsyncRecordFuture:
@@ -64,25 +67,63 @@ class AsyncProducer:
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self.producer = Producer(config, **kwargs)
-        self._metadata = self.producer._metadata
-        self._accumulator = self.producer._accumulator
+        self._started = False
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
-    async def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> AsyncRecordFuture:
+    async def start(self) -> None:
+        """Get ready to send (aiokafka's ``start()``): with ``transactional.id``, runs
+        ``init_transactions()``. ``async with`` calls it; calling it again does nothing."""
+        if self._started:
+            return
+        if self.producer.config["transactional.id"] is not None:
+            await self.init_transactions()
+        self._started = True
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """aiokafka's name for :meth:`close`."""
+        await self.close(timeout)
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: HeadersArg = None,
+        callback: DeliveryCallback | None = None,
+    ) -> AsyncRecordFuture:
         """Queue a record; returns once it is queued. Await the result for its metadata."""
         loop = asyncio.get_running_loop()
-        acc = self._accumulator
-        if topic in self._metadata.topics and acc.available >= acc.batch_size and not acc.waiters:
-            future = self.producer.send(topic, value, key, **kwargs)  # cannot block: no wait needed
+        producer = self.producer
+        if not producer.send_would_block(topic):
+            future = producer.send(
+                topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
+            )
         else:  # metadata or memory may have to be waited for: not on the event loop
-            future = await self._run(self.producer.send, topic, value, key, **kwargs)
+            future = await self._run(
+                producer.send, topic, value, key,
+                partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
+            )
         return AsyncRecordFuture(future, loop)
 
-    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
-        return await (await self.send(topic, value, key, **kwargs))
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: HeadersArg = None,
+    ) -> RecordMetadata:
+        """``send()`` and await the record's metadata."""
+        pending = await self.send(topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers)
+        return await pending
 
     async def flush(self, timeout: float | None = None) -> int:
         result: int = await self._run(self.producer.flush, timeout)
@@ -130,6 +171,11 @@ class AsyncProducer:
         await self._run(self.producer.close, timeout)
 
     async def __aenter__(self) -> AsyncProducer:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(

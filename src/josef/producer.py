@@ -198,6 +198,13 @@ class Producer:
             callback,
         )
 
+    def send_would_block(self, topic: str) -> bool:
+        """Whether ``send()`` to ``topic`` may have to wait now: for the topic's metadata, or for
+        buffer memory (less than a batch free, or other senders already waiting). When False,
+        ``send()`` returns at once; the asyncio front end calls it from the event loop then."""
+        acc = self._accumulator
+        return topic not in self._metadata.topics or acc.available < acc.batch_size or bool(acc.waiters)
+
     def _serialize_with_context(self, topic: str, key: Any, value: Any, headers: Any) -> tuple[Any, Any, Headers]:
         """Run the serializers that take ``(topic, headers, data)``; they may add headers."""
         record_headers: Headers = list(headers.items() if isinstance(headers, dict) else headers or ())
