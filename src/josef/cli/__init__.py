@@ -137,14 +137,42 @@ def _common(parser: argparse.ArgumentParser, producer_flags: bool = True, admin:
                            help="transactional.id: the whole run is sent in transactions")
 
 
+def version_text() -> str:
+    """josef's version, the Python running it, the send path in use, and the libraries doing the work."""
+    import platform
+    import zlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from josef import records
+
+    def dist(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    if records.encode_records is not records.encode_records_py:
+        path = "C speedups (josef._speedups)"
+    elif os.environ.get("JOSEF_NO_SPEEDUPS"):
+        path = "pure Python (JOSEF_NO_SPEEDUPS is set)"
+    else:
+        path = "pure Python (the C speedups were not built)"
+    return "\n".join([
+        f"josef {josef.__version__}",
+        f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.platform})",
+        f"send path: {path}",
+        f"codecs: cramjam {dist('cramjam')} (snappy, lz4, zstd), zlib {zlib.ZLIB_RUNTIME_VERSION} (gzip), "
+        f"crc32c {dist('crc32c')}",
+    ])
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="josef", formatter_class=fmt, epilog=MAIN_EPILOG,
         description="josef: a Kafka producer for Python, and its command line tools.",
     )
-    parser.add_argument("--version", action="version",
-                        version=f"josef {josef.__version__} (Python {sys.version.split()[0]})")
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--debug", action="store_true", help="show josef's logs and full tracebacks")
     # The connection options also work before the command (`josef -X acks=1 produce t`); the command's own win.
     parser.add_argument("-b", "--bootstrap-servers", dest="global_bootstrap", metavar="HOSTS", help=argparse.SUPPRESS)
