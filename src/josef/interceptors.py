@@ -102,15 +102,15 @@ class Interceptors:
         timestamp_ms: int | None,
         headers: Any,
         callback: Callback | None,
-    ) -> tuple[str, Any, Any, int | None, int | None, Headers, Callback]:
+    ) -> tuple[str, Any, Any, int | None, int | None, Headers | None, Callback]:
         """``send()``'s arguments after every interceptor's ``on_send``, with a callback that
         reports the outcome to the interceptors first."""
         record = ProducerRecord(
             topic, value, key, partition, timestamp_ms,
             list(headers.items() if isinstance(headers, dict) else headers or ()),
         )
-        plain, with_record = self._plain, self._with_record
-        returned: list[ProducerRecord] = []
+        with_record = self._with_record
+        returned: list[ProducerRecord] | None = [] if with_record else None
         for interceptor in self._all:
             try:
                 result = interceptor.on_send(record)
@@ -121,25 +121,30 @@ class Interceptors:
                 record = result
             else:
                 log.warning("interceptor %r: on_send returned %r, not a ProducerRecord; ignored", interceptor, result)
-            if with_record:
+            if returned is not None:
                 returned.append(record)
+        r = record
+        return r.topic, r.value, r.key, r.partition, r.timestamp_ms, r.headers or None, _Acknowledge(
+            self, returned, callback
+        )
 
-        def acknowledged(metadata: RecordMetadata | None, exception: BaseException | None) -> None:
-            for hook in plain:
-                try:
-                    hook(metadata, exception)
-                except Exception:
-                    log.warning("interceptor on_acknowledgement %r failed", hook, exc_info=True)
-            for position, record_hook in with_record:
+    def acknowledge(
+        self,
+        returned: list[ProducerRecord] | None,
+        metadata: RecordMetadata | None,
+        exception: BaseException | None,
+    ) -> None:
+        for hook in self._plain:
+            try:
+                hook(metadata, exception)
+            except Exception:
+                log.warning("interceptor on_acknowledgement %r failed", hook, exc_info=True)
+        if returned is not None:
+            for position, record_hook in self._with_record:
                 try:
                     record_hook(returned[position], metadata, exception)
                 except Exception:
                     log.warning("interceptor on_record_acknowledgement %r failed", record_hook, exc_info=True)
-            if callback is not None:
-                callback(metadata, exception)
-
-        r = record
-        return r.topic, r.value, r.key, r.partition, r.timestamp_ms, r.headers, acknowledged
 
     def close(self) -> None:
         for interceptor in self._all:
@@ -149,6 +154,24 @@ class Interceptors:
                     close()
                 except Exception:
                     log.warning("interceptor %r: close failed", interceptor, exc_info=True)
+
+
+class _Acknowledge:
+    """A record's callback: the interceptors first, then the user's. One small object per record
+    (not a closure and its cells): records wait for their acknowledgement by the hundred thousand,
+    and every object alive then is work for the garbage collector."""
+
+    __slots__ = ("_callback", "_chain", "_returned")
+
+    def __init__(self, chain: Interceptors, returned: list[ProducerRecord] | None, callback: Callback | None) -> None:
+        self._chain = chain
+        self._returned = returned
+        self._callback = callback
+
+    def __call__(self, metadata: RecordMetadata | None, exception: BaseException | None) -> None:
+        self._chain.acknowledge(self._returned, metadata, exception)
+        if self._callback is not None:
+            self._callback(metadata, exception)
 
 
 __all__ = ["Interceptors", "ProducerInterceptor", "ProducerRecord", "parse_interceptors"]
