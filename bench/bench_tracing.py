@@ -1,6 +1,6 @@
 """What interceptors and OpenTelemetry tracing cost: the same workload with no interceptor (tracing
-off), a no-op interceptor, and josef.otel.TracingInterceptor (an SDK tracer provider whose spans go
-to a batch processor with an exporter that drops them).
+off), a no-op interceptor, and josef.otel.TracingInterceptor per record and per batch (an SDK tracer
+provider whose spans go to a batch processor with an exporter that drops them).
 
 Runs alternate between the settings in fresh processes, each to its own fresh topic; printed per
 setting: best and median records/s and CPU seconds per million records, and each setting's cost
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_producers import ROOT, _cpu, _create_topic, _payload  # noqa: E402
 
-SETTINGS = ("off", "noop", "tracing")
+SETTINGS = ("off", "noop", "tracing", "tracing-batch")
 
 
 class NoopInterceptor:
@@ -40,7 +40,7 @@ class NoopInterceptor:
 def _interceptors(setting: str) -> list[Any]:
     if setting == "noop":
         return [NoopInterceptor()]
-    if setting == "tracing":
+    if setting.startswith("tracing"):
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -52,7 +52,7 @@ def _interceptors(setting: str) -> list[Any]:
 
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=1 << 20))
-        return [TracingInterceptor(provider)]
+        return [TracingInterceptor(provider, span_per="batch" if setting == "tracing-batch" else "record")]
     return []
 
 

@@ -67,3 +67,27 @@ def test_producer_spans_and_traceparent(kafka: Any) -> None:
         ctx = span.get_span_context()
         traceparent = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}".encode()
         assert [v for k, v in message.headers() or [] if k == "traceparent"] == [traceparent]
+
+
+def test_span_per_batch(kafka: Any) -> None:
+    topic = f"otel-b-{uuid.uuid4().hex[:10]}"
+    kafka.create_topic(topic, 2)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = TracingInterceptor(provider, span_per="batch", batch_records=200, batch_ms=60_000)
+    with Producer(bootstrap_servers=kafka.bootstrap_servers, interceptor_classes=[tracing]) as producer:
+        for i in range(500):
+            producer.send(topic, f"{i}".encode(), partition=i % 2)
+        assert producer.flush(30) == 0
+    spans = exporter.get_finished_spans()
+    assert sorted((s.attributes or {})["messaging.batch.message_count"] for s in spans) == [100, 200, 200]
+    assert all(s.kind is SpanKind.PRODUCER and s.name == f"send {topic}" for s in spans)
+    assert all("messaging.destination.partition.id" not in (s.attributes or {}) for s in spans)  # two partitions
+    per_span: dict[str, int] = {}
+    for message in kafka.consume_all(topic, expected_count=500):
+        (traceparent,) = [v for k, v in message.headers() or [] if k == "traceparent"]
+        per_span[traceparent.decode().split("-")[2]] = per_span.get(traceparent.decode().split("-")[2], 0) + 1
+    expected = {f"{s.get_span_context().span_id:016x}": (s.attributes or {})["messaging.batch.message_count"]
+                for s in spans}
+    assert per_span == expected
