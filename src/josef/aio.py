@@ -100,7 +100,7 @@ class AsyncProducer:
         """Queue a record; returns once it is queued. Await the result for its metadata."""
         loop = asyncio.get_running_loop()
         producer = self.producer
-        if not producer.send_would_block(topic):
+        if producer.can_send_without_blocking(topic):
             future = producer.send(
                 topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
             )

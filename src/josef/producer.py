@@ -106,6 +106,13 @@ class Producer:
 
     # -- sending -------------------------------------------------------------------------------
 
+    def can_send_without_blocking(self, topic: str) -> bool:
+        """Whether :meth:`send` to ``topic`` returns at once: its metadata is known and a batch's worth of
+        buffer memory is free with nobody waiting for memory (what the asyncio wrapper asks before sending
+        from the event loop)."""
+        acc = self._accumulator
+        return topic in self._metadata.topics and acc.available >= acc.batch_size and not acc.waiters
+
     def send(
         self,
         topic: str,
@@ -197,13 +204,6 @@ class Producer:
             value_size,
             callback,
         )
-
-    def send_would_block(self, topic: str) -> bool:
-        """Whether ``send()`` to ``topic`` may have to wait now: for the topic's metadata, or for
-        buffer memory (less than a batch free, or other senders already waiting). When False,
-        ``send()`` returns at once; the asyncio front end calls it from the event loop then."""
-        acc = self._accumulator
-        return topic not in self._metadata.topics or acc.available < acc.batch_size or bool(acc.waiters)
 
     def _serialize_with_context(self, topic: str, key: Any, value: Any, headers: Any) -> tuple[Any, Any, Headers]:
         """Run the serializers that take ``(topic, headers, data)``; they may add headers."""
