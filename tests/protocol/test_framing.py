@@ -88,6 +88,10 @@ def test_client_versions() -> None:
         ApiKey.END_TXN: (0, 5),
         ApiKey.TXN_OFFSET_COMMIT: (0, 5),
         ApiKey.SASL_AUTHENTICATE: (0, 2),
+        ApiKey.DELETE_TOPICS: (1, 6),
+        ApiKey.DESCRIBE_CONFIGS: (1, 4),
+        ApiKey.CREATE_PARTITIONS: (0, 3),
+        ApiKey.INCREMENTAL_ALTER_CONFIGS: (0, 1),
     }
 
 

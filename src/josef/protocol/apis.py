@@ -23,12 +23,16 @@ class ApiKey(enum.IntEnum):
     SASL_HANDSHAKE = 17
     API_VERSIONS = 18
     CREATE_TOPICS = 19
+    DELETE_TOPICS = 20
     INIT_PRODUCER_ID = 22
     ADD_PARTITIONS_TO_TXN = 24
     ADD_OFFSETS_TO_TXN = 25
     END_TXN = 26
     TXN_OFFSET_COMMIT = 28
+    DESCRIBE_CONFIGS = 32
     SASL_AUTHENTICATE = 36
+    CREATE_PARTITIONS = 37
+    INCREMENTAL_ALTER_CONFIGS = 44
 
 
 def _api(key: ApiKey, versions: str, flexible: int | None, request: str, response: str) -> Api:
@@ -438,12 +442,110 @@ FETCH = _api(
     """,
 )  # fmt: skip
 
+# The Admin client's (josef.admin).  v4+ flexible; v6 names topics by name or id.
+DELETE_TOPICS = _api(
+    ApiKey.DELETE_TOPICS, "1-6", 4,
+    """
+    topics               []      v6+
+      name               string  null
+      topic_id           uuid
+    topic_names          []string v0-5
+    timeout_ms           int32
+    """,
+    """
+    throttle_time_ms     int32
+    responses            []
+      name               string  null6+
+      topic_id           uuid    v6+
+      error_code         int16
+      error_message      string  v5+ null
+    """,
+)  # fmt: skip
+
+# v4+ flexible.  resource_type: 2 topic, 4 broker, 8 broker logger.
+DESCRIBE_CONFIGS = _api(
+    ApiKey.DESCRIBE_CONFIGS, "1-4", 4,
+    """
+    resources            []
+      resource_type      int8
+      resource_name      string
+      configuration_keys []string null
+    include_synonyms     bool
+    include_documentation bool   v3+
+    """,
+    """
+    throttle_time_ms     int32
+    results              []
+      error_code         int16
+      error_message      string  null
+      resource_type      int8
+      resource_name      string
+      configs            []
+        name             string
+        value            string  null
+        read_only        bool
+        config_source    int8    =-1
+        is_sensitive     bool
+        synonyms         []
+          name           string
+          value          string  null
+          source         int8
+        config_type      int8    v3+
+        documentation    string  v3+ null
+    """,
+)  # fmt: skip
+
+# v2+ flexible.  count is the new total number of partitions.
+CREATE_PARTITIONS = _api(
+    ApiKey.CREATE_PARTITIONS, "0-3", 2,
+    """
+    topics               []
+      name               string
+      count              int32
+      assignments        []      null
+        broker_ids       []int32
+    timeout_ms           int32
+    validate_only        bool
+    """,
+    """
+    throttle_time_ms     int32
+    results              []
+      name               string
+      error_code         int16
+      error_message      string  null
+    """,
+)  # fmt: skip
+
+# v1+ flexible.  config_operation: 0 set, 1 delete, 2 append, 3 subtract.
+INCREMENTAL_ALTER_CONFIGS = _api(
+    ApiKey.INCREMENTAL_ALTER_CONFIGS, "0-1", 1,
+    """
+    resources            []
+      resource_type      int8
+      resource_name      string
+      configs            []
+        name             string
+        config_operation int8
+        value            string  null
+    validate_only        bool
+    """,
+    """
+    throttle_time_ms     int32
+    responses            []
+      error_code         int16
+      error_message      string  null
+      resource_type      int8
+      resource_name      string
+    """,
+)  # fmt: skip
+
 APIS: dict[int, Api] = {
     api.key: api
     for api in (
         PRODUCE, FETCH, LIST_OFFSETS, METADATA, FIND_COORDINATOR, SASL_HANDSHAKE, API_VERSIONS,
         CREATE_TOPICS, INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN,
-        TXN_OFFSET_COMMIT, SASL_AUTHENTICATE,
+        TXN_OFFSET_COMMIT, SASL_AUTHENTICATE, DELETE_TOPICS, DESCRIBE_CONFIGS, CREATE_PARTITIONS,
+        INCREMENTAL_ALTER_CONFIGS,
     )
 }  # fmt: skip
 
