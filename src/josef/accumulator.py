@@ -182,6 +182,79 @@ class Accumulator:
             self._wake_sender()
         return future
 
+    # Records appended per hold of the lock by append_many(): long enough to amortize taking it,
+    # short enough that the sender thread can drain full batches while a big call goes on.
+    APPEND_MANY_CHUNK = 1024
+
+    def append_many(
+        self,
+        topic: str,
+        info: TopicInfo,
+        partitions: Sequence[int | None] | None,
+        records: Sequence[Record],
+        sizes: Sequence[int],
+        key_sizes: Sequence[int],
+        value_sizes: Sequence[int],
+        callback: Callable[..., Any] | None,
+        make_futures: bool,
+    ) -> tuple[list[BatchResult], list[int], list[RecordFuture] | None]:
+        """Append many records of one topic, as :meth:`append` would one by one, taking the lock
+        once per chunk of records. ``partitions`` is None when every record is keyless (sticky).
+
+        Returns where each record went (its batch's result and its index in that batch) and,
+        with ``make_futures`` or a ``callback``, a future per record."""
+        count = len(records)
+        results: list[BatchResult] = []
+        slots: list[int] = []
+        futures: list[RecordFuture] | None = [] if make_futures or callback is not None else None
+        add_result, add_slot = results.append, slots.append
+        start = 0
+        while start < count:
+            end = min(start + self.APPEND_MANY_CHUNK, count)
+            wake = False
+            with self._lock:
+                if self.closed:
+                    raise ProducerClosedError("send_many() after close()")
+                for j in range(start, end):
+                    size = sizes[j]
+                    partition = None if partitions is None else partitions[j]
+                    if partition is None:
+                        batch = self._sticky.get(topic)
+                        if batch is None or batch.closed or batch.size + size > batch.limit:
+                            batch, woke = self._next_sticky_batch(topic, batch, size, info)
+                            wake = wake or woke
+                    else:
+                        tp = (topic, partition)
+                        batch = self._open.get(tp)
+                        if batch is None or batch.size + size > batch.limit:
+                            batch, woke = self._new_batch(tp, batch, size)
+                            wake = wake or woke
+                    batch.size += size
+                    record = records[j]
+                    timestamp = record[0]
+                    if timestamp > batch.max_ts:
+                        batch.max_ts = timestamp
+                    batch_records = batch.records
+                    index = len(batch_records)
+                    batch_records.append(record)
+                    result = batch.result
+                    add_result(result)
+                    add_slot(index)
+                    if futures is not None:
+                        future = new_future(RecordFuture, (result, index, timestamp, key_sizes[j], value_sizes[j]))
+                        futures.append(future)
+                        if callback is not None:
+                            result.add(future, callback, True)
+                    if batch.size >= batch.limit:
+                        batch.closed = True
+                        del self._open[batch.tp]
+                        wake = wake or self.sender_wakes_at - time.monotonic() > 0.001
+                        self.sendable_events += 1
+            if wake:
+                self._wake_sender()
+            start = end
+        return results, slots, futures
+
     def _next_sticky_batch(
         self,
         topic: str,
