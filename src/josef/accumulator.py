@@ -252,6 +252,10 @@ class Accumulator:
                         self.sendable_events += 1
             if wake:
                 self._wake_sender()
+            # Let the sender thread in: it may be blocked on the lock just released, and this thread
+            # holding the GIL would take the lock again before it wakes. Without this a big call
+            # queues everything before anything is sent (measured: 0.75x send()'s end-to-end rate).
+            time.sleep(0)
             start = end
         return results, slots, futures
 
