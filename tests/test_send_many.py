@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import random
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -172,3 +173,38 @@ def test_columns_and_argument_errors() -> None:
         p.close()
         with pytest.raises(ProducerClosedError):
             p.send_many("t", [b"a"])
+
+
+@pytest.mark.parametrize("keys", ["none", "all", "some"])
+def test_append_many_builds_the_batches_append_builds(keys: str) -> None:
+    """Same records, same batches, in the same order: one append() per record, or append_many()
+    (runs found by bisecting cumulative sizes, grouped by partition)."""
+    from josef.accumulator import Accumulator
+    from josef.metadata import TopicInfo
+
+    rng = random.Random(7)
+    info = TopicInfo(leaders=[1, 1, 1, 1], epochs=[0] * 4, available=[0, 1, 2, 3])
+    records = [(1_000 + i, None, bytes(rng.randrange(0, 400)), None) for i in range(3_000)]
+    sizes = [len(r[2]) + 10 for r in records]
+    partitions: list[int | None] | None = None
+    if keys != "none":  # "some": keyless records among keyed ones, those go sticky
+        partitions = [None if keys == "some" and i % 7 == 0 else rng.randrange(4) for i in range(len(records))]
+
+    def batches(acc: Accumulator) -> list[tuple[int, list[Any]]]:
+        out = []
+        for tp in [("t", p) for p in range(4)]:
+            while drained := acc.drain(1, [tp], 1 << 30, 0.0, lambda batch: True):
+                out += [(b.partition, b.records) for b in drained]
+        return out
+
+    one, many = (Accumulator(batch_size=2_000, linger=0, buffer_memory=1 << 26, max_block=1, wake_sender=lambda: None)
+                 for _ in range(2))
+    random.seed(3)
+    for i, (record, size) in enumerate(zip(records, sizes, strict=True)):
+        one.append("t", None if partitions is None else partitions[i], info, record, size, -1, len(record[2]), None)
+    random.seed(3)
+    results, slots, futures = many.append_many("t", info, partitions, records, sizes, [-1] * len(records),
+                                               [len(r[2]) for r in records], None, True)
+    assert batches(one) == batches(many)
+    assert futures is not None and [f._index for f in futures] == slots
+    assert len(set(map(id, results))) > 10
