@@ -157,6 +157,10 @@ def test_columns_and_argument_errors() -> None:
     assert as_column((b"a", b"b"), "values") == [b"a", b"b"]
     assert as_column(memoryview(b"abcdef").cast("B", (3, 2)), "values") == [b"ab", b"cd", b"ef"]
     assert as_column((b"v%d" % i for i in range(3)), "values") == [b"v0", b"v1", b"v2"]
+    numpy = pytest.importorskip("numpy")  # installed with matplotlib (test extra)
+    assert as_column(numpy.array([b"ab", b"cd"], dtype="S2"), "values") == [b"ab", b"cd"]
+    assert as_column(numpy.frombuffer(b"abcdef", dtype=numpy.uint8).reshape(2, 3), "values") == [b"abc", b"def"]
+    assert as_column(numpy.array([b"x", None], dtype=object), "values") == [b"x", None]
     with pytest.raises(TypeError, match="got a single bytes"):
         as_column(b"one record", "values")
     with pytest.raises(TypeError, match="fixed-width rows"):

@@ -88,6 +88,8 @@ def _fixed_width_rows(obj: Any) -> list[bytes] | None:
         return None
     with view:
         shape = view.shape or ()
+        if view.format == "O":  # Python objects (a numpy object array): taken element by element
+            return None
         if view.ndim == 2 and view.itemsize == 1 and view.c_contiguous:
             count, width = shape[0], shape[1]
         elif view.ndim == 1 and view.format.endswith("s") and view.c_contiguous:
