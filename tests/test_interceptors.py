@@ -126,3 +126,28 @@ def test_bad_interceptor_config() -> None:
     with pytest.raises(ValueError, match="has no on_send"):
         Producer(bootstrap_servers="127.0.0.1:9", interceptor_classes=[object()])
     assert isinstance(CountingInterceptor(), ProducerInterceptor)
+
+
+def test_send_many_goes_through_interceptors_and_contextual_serializers() -> None:
+    from josef.testing import MockCluster
+
+    class Tagging:
+        def serialize(self, topic: str, headers: list[tuple[str, bytes | None]], data: object) -> bytes:
+            headers.append(("schema", b"1"))
+            return f"{topic}:{data}".encode()
+
+    CountingInterceptor.instances.clear()
+    with MockCluster(topics={"t": 2}) as cluster:
+        with Producer(bootstrap_servers=cluster.bootstrap_servers, value_serializer=Tagging(),
+                      interceptor_classes=[CountingInterceptor()]) as producer:
+            outcome = producer.send_many("t", [1, 2, 3], keys=[b"a", b"b", b"c"], headers={"h": b"x"})
+            result = outcome.result(10)
+            futures = producer.send_many("t", [4], per_record_futures=True)
+            assert futures[0].result(10).topic == "t"
+        records = [r for p in (0, 1) for r in cluster.records("t", p)]
+    assert result.ok and result.count == 3
+    assert sorted(r.value for r in records) == [b"t:1", b"t:2", b"t:3", b"t:4"]
+    by_value = {r.value: r.headers for r in records}
+    assert by_value[b"t:1"] == [("h", b"x"), ("intercepted-by", b"counting"), ("schema", b"1")]
+    (counting,) = CountingInterceptor.instances
+    assert counting.acked == 4
