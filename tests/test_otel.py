@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -91,3 +92,28 @@ def test_span_per_batch(kafka: Any) -> None:
     expected = {f"{s.get_span_context().span_id:016x}": (s.attributes or {})["messaging.batch.message_count"]
                 for s in spans}
     assert per_span == expected
+
+
+def test_batch_spans_per_parent_end_and_do_not_linger() -> None:
+    from josef.testing import MockCluster
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    tracing = TracingInterceptor(provider, span_per="batch", batch_ms=300)
+
+    def ended() -> int:
+        return len([s for s in exporter.get_finished_spans() if s.name == "send t"])
+
+    with MockCluster(topics={"t": 1}) as cluster, Producer(
+        bootstrap_servers=cluster.bootstrap_servers, interceptor_classes=[tracing]
+    ) as producer:
+        for request in range(3):  # one parent span per "request", as in a web server
+            with tracer.start_as_current_span(f"request-{request}"):
+                producer.send("t", b"v").result(10)  # acknowledged well inside its 300 ms window
+            time.sleep(0.35)  # the window ends in a pause: the next record, whatever its parent, closes it
+        assert ended() >= 2
+    assert ended() == 3  # the last one at close()
+    assert all((s.attributes or {})["messaging.batch.message_count"] == 1 for s in exporter.get_finished_spans()
+               if s.name == "send t")

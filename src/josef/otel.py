@@ -57,7 +57,8 @@ class TracingInterceptor:
     ``span_per="record"`` (the default): one span per record. ``span_per="batch"``: consecutive
     records to one topic under one parent span share a span (``messaging.batch.message_count``
     says how many) until ``batch_records`` records or ``batch_ms`` milliseconds; it ends when the
-    last of them is acknowledged. Spans cost far more than josef's send path, so this is the
+    last of them is acknowledged after that (a window that ends in a pause is closed by the next
+    record, or by ``close()``). Spans cost far more than josef's send path, so this is the
     setting for high rates.
     """
 
@@ -115,8 +116,11 @@ class TracingInterceptor:
         with self._lock:
             group = self._groups.get(key)
             if group is None or group.sent >= self._batch_records or now - group.started >= self._batch_seconds:
-                if group is not None:
-                    self._seal(group)
+                # Close every group whose window is over (other topics and parents too), so none lingers.
+                for stale_key, stale in list(self._groups.items()):
+                    if stale is group or now - stale.started >= self._batch_seconds:
+                        del self._groups[stale_key]
+                        self._seal(stale)
                 attributes = {
                     **self._common,
                     "messaging.operation.name": "send",
