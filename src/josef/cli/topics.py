@@ -8,7 +8,7 @@ import struct
 from typing import Any
 
 from josef.cli.common import CliError, cluster, describe, note, producer_config, split_kv
-from josef.errors import error_for_code
+from josef.errors import ErrorCode, error_for_code
 
 
 class Admin:
@@ -107,7 +107,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
                 failed = 0
                 for topic in admin.create_topics(specs):
                     code = topic["error_code"]
-                    if code == 36 and args.if_not_exists:  # TOPIC_ALREADY_EXISTS
+                    if code == ErrorCode.TOPIC_ALREADY_EXISTS and args.if_not_exists:
                         continue
                     if code:
                         failed += 1

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from josef.errors import ProtocolError, UnsupportedVersionError
+from josef.errors import ErrorCode, ProtocolError, UnsupportedVersionError
 from josef.protocol.apis import APIS, CLIENT_VERSIONS, ApiKey
 from josef.protocol.codec import Chunks, Codec, EncodeError, compile_message, skip_tagged_fields, truncated
 
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_FRAME_SIZE = 100 * 1024 * 1024
-_UNSUPPORTED_VERSION = 35
 _SIZE = struct.Struct(">i")
 _REQUEST_HEADER = struct.Struct(">hhi")
 _H = struct.Struct(">h")
@@ -161,7 +160,7 @@ def decode_response(api_key: int, version: int, frame: bytes | memoryview) -> tu
         correlation_id = _SIZE.unpack_from(buf, 0)[0]
         pos = 4
         if api_key == ApiKey.API_VERSIONS:
-            if version > 0 and len(buf) >= 6 and _H.unpack_from(buf, 4)[0] == _UNSUPPORTED_VERSION:
+            if version > 0 and len(buf) >= 6 and _H.unpack_from(buf, 4)[0] == ErrorCode.UNSUPPORTED_VERSION:
                 codec = _codec(api_key, 0, False)
         elif APIS[api_key].flexible(version):
             pos = skip_tagged_fields(buf, pos)

@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from josef import compression
-from josef.errors import ProtocolError
+from josef.errors import ErrorCode, ProtocolError
 from josef.idempotence import add_sequence
 from josef.records import (
     CONTROL_FLAG,
@@ -60,14 +60,6 @@ MAX_DUPLICATE_WINDOW = 5
 _CONTROL_KEY = struct.Struct(">hh")
 _CONTROL_VALUE = struct.Struct(">hi")
 
-# Error codes the log itself produces.
-NONE = 0
-CORRUPT_MESSAGE = 2
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-INVALID_PRODUCER_EPOCH = 47
-UNKNOWN_PRODUCER_ID = 59
-INVALID_RECORD = 87
-
 
 def last_sequence(header: BatchHeader) -> int:
     """The sequence number of the batch's last record."""
@@ -87,20 +79,22 @@ def parse_batch_header(data: bytes) -> BatchHeader:
     try:
         header = read_batch_header(data)
     except ProtocolError as exc:
-        raise InvalidBatch(CORRUPT_MESSAGE, str(exc)) from None
+        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
     if header.magic != 2:
-        raise InvalidBatch(INVALID_RECORD, f"record batch magic {header.magic}: Produce v3+ needs magic 2")
+        raise InvalidBatch(ErrorCode.INVALID_RECORD, f"record batch magic {header.magic}: Produce v3+ needs magic 2")
     if header.size != len(data):
         if header.size < len(data):
-            raise InvalidBatch(INVALID_RECORD, "a Produce partition must carry exactly one record batch")
-        raise InvalidBatch(CORRUPT_MESSAGE, f"record batch length {header.length} runs past the {len(data)} bytes sent")
+            raise InvalidBatch(ErrorCode.INVALID_RECORD, "a Produce partition must carry exactly one record batch")
+        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE,
+                           f"record batch length {header.length} runs past the {len(data)} bytes sent")
     if not crc_matches(data, header):
-        raise InvalidBatch(CORRUPT_MESSAGE, "record batch CRC mismatch")
+        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, "record batch CRC mismatch")
     count, last_delta = header.record_count, header.last_offset_delta
     if count <= 0 or last_delta != count - 1:
-        raise InvalidBatch(INVALID_RECORD, f"record count {count} disagrees with last offset delta {last_delta}")
+        raise InvalidBatch(ErrorCode.INVALID_RECORD,
+                           f"record count {count} disagrees with last offset delta {last_delta}")
     if header.control:
-        raise InvalidBatch(INVALID_RECORD, "clients may not produce control batches")
+        raise InvalidBatch(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
     return header
 
 
@@ -115,23 +109,23 @@ def count_records(data: bytes, header: BatchHeader, max_uncompressed: int) -> in
         try:
             body = compression.decompress(header.codec, body)
         except Exception as exc:
-            raise InvalidBatch(CORRUPT_MESSAGE, f"cannot decompress the record batch: {exc}") from exc
+            raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, f"cannot decompress the record batch: {exc}") from exc
         if len(body) > max_uncompressed:
-            raise InvalidBatch(INVALID_RECORD, "decompressed record batch is too large")
+            raise InvalidBatch(ErrorCode.INVALID_RECORD, "decompressed record batch is too large")
     pos, end, count = 0, len(body), 0
     while pos < end:
         try:
             size, pos = read_varint(body, pos, end)
         except ProtocolError as exc:
-            raise InvalidBatch(CORRUPT_MESSAGE, str(exc)) from None
+            raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
         if size <= 0 or pos + size > end:
-            raise InvalidBatch(CORRUPT_MESSAGE, "record length runs past the end of the batch")
+            raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, "record length runs past the end of the batch")
         pos += size
         count += 1
         if count > header.record_count:
             break
     if count != header.record_count:
-        raise InvalidBatch(INVALID_RECORD, f"batch says {header.record_count} records, holds {count}")
+        raise InvalidBatch(ErrorCode.INVALID_RECORD, f"batch says {header.record_count} records, holds {count}")
     return count
 
 
@@ -231,29 +225,29 @@ class Partition:
         first = header.base_sequence
         if entry is None:
             if not pid_known:
-                return AppendResult(UNKNOWN_PRODUCER_ID, message=f"producer id {pid} was never issued")
+                return AppendResult(ErrorCode.UNKNOWN_PRODUCER_ID, message=f"producer id {pid} was never issued")
             return None
         if header.producer_epoch < entry.epoch:
             return AppendResult(
-                INVALID_PRODUCER_EPOCH,
+                ErrorCode.INVALID_PRODUCER_EPOCH,
                 message=f"epoch {header.producer_epoch} is older than {entry.epoch} for producer id {pid}",
             )
         if header.producer_epoch > entry.epoch:
             if first != 0:
-                return AppendResult(OUT_OF_ORDER_SEQUENCE_NUMBER,
+                return AppendResult(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                     message=f"new epoch {header.producer_epoch} must start at sequence 0, not {first}")
             return None
         last = last_sequence(header)
         for dup_first, dup_last, dup_offset in entry.recent:
             if dup_first == first and dup_last == last:
-                return AppendResult(NONE, dup_offset, duplicate=True)
+                return AppendResult(ErrorCode.NONE, dup_offset, duplicate=True)
         if entry.last_sequence >= 0 or entry.recent:
             expected = add_sequence(entry.last_sequence, 1)
             if first != expected:
-                return AppendResult(OUT_OF_ORDER_SEQUENCE_NUMBER,
+                return AppendResult(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                     message=f"expected sequence {expected}, got {first} (producer id {pid})")
         elif first != 0:
-            return AppendResult(OUT_OF_ORDER_SEQUENCE_NUMBER,
+            return AppendResult(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                 message=f"expected sequence 0, got {first} (producer id {pid})")
         return None
 

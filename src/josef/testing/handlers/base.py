@@ -6,39 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.testing.log import Partition
 from josef.testing.state import ClusterState
 
 __all__ = ["Reply", "Request", "leader_error", "node_endpoint", "topic_by_name_or_id"]
-
-# Error codes used by the handlers.
-OFFSET_OUT_OF_RANGE = 1
-UNKNOWN_TOPIC_OR_PARTITION = 3
-LEADER_NOT_AVAILABLE = 5
-NOT_LEADER_OR_FOLLOWER = 6
-MESSAGE_TOO_LARGE = 10
-COORDINATOR_NOT_AVAILABLE = 15
-NOT_COORDINATOR = 16
-INVALID_TOPIC_EXCEPTION = 17
-NOT_ENOUGH_REPLICAS = 19
-INVALID_REQUIRED_ACKS = 21
-UNSUPPORTED_VERSION = 35
-TOPIC_ALREADY_EXISTS = 36
-INVALID_PARTITIONS = 37
-INVALID_REPLICATION_FACTOR = 38
-INVALID_REPLICA_ASSIGNMENT = 39
-INVALID_CONFIG = 40
-INVALID_REQUEST = 42
-INVALID_PRODUCER_EPOCH = 47
-INVALID_TXN_STATE = 48
-INVALID_PRODUCER_ID_MAPPING = 49
-INVALID_TRANSACTION_TIMEOUT = 50
-OPERATION_NOT_ATTEMPTED = 55
-FENCED_LEADER_EPOCH = 74
-UNKNOWN_LEADER_EPOCH = 75
-INVALID_RECORD = 87
-PRODUCER_FENCED = 90
-UNKNOWN_TOPIC_ID = 100
 
 
 @dataclass
@@ -95,8 +67,8 @@ def topic_by_name_or_id(state: ClusterState, entry: dict[str, Any], name_field: 
 def leader_error(state: ClusterState, partition: Partition, broker: int) -> int:
     """0 if ``broker`` leads ``partition``, else the error a non-leader answers with."""
     if partition.leader == broker:
-        return 0
-    return LEADER_NOT_AVAILABLE if partition.leader < 0 else NOT_LEADER_OR_FOLLOWER
+        return ErrorCode.NONE
+    return ErrorCode.LEADER_NOT_AVAILABLE if partition.leader < 0 else ErrorCode.NOT_LEADER_OR_FOLLOWER
 
 
 def node_endpoint(state: ClusterState, node_id: int) -> dict[str, Any]:

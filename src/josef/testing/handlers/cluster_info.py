@@ -14,13 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import (
-    COORDINATOR_NOT_AVAILABLE,
-    INVALID_REQUEST,
-    INVALID_TOPIC_EXCEPTION,
-    LEADER_NOT_AVAILABLE,
-    UNKNOWN_TOPIC_ID,
-    UNKNOWN_TOPIC_OR_PARTITION,
     Reply,
     Request,
 )
@@ -29,7 +24,7 @@ from josef.testing.state import ClusterState, Topic, TopicError
 __all__ = ["handle_api_versions", "handle_create_topics", "handle_find_coordinator", "handle_metadata"]
 
 
-def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
+def api_versions_body(state: ClusterState, error: int = ErrorCode.NONE) -> dict[str, Any]:
     return {
         "error_code": error,
         "api_keys": [
@@ -51,7 +46,7 @@ def _topic_entry(state: ClusterState, topic: Topic, version: int) -> dict[str, A
     for p in topic.partitions:
         down = [b for b in p.replicas if not state.brokers[b].up]
         partitions.append({
-            "error_code": 0 if p.leader >= 0 else LEADER_NOT_AVAILABLE,
+            "error_code": ErrorCode.NONE if p.leader >= 0 else ErrorCode.LEADER_NOT_AVAILABLE,
             "partition_index": p.index,
             "leader_id": p.leader,
             "leader_epoch": p.leader_epoch,
@@ -59,7 +54,7 @@ def _topic_entry(state: ClusterState, topic: Topic, version: int) -> dict[str, A
             "isr_nodes": list(p.isr),
             "offline_replicas": down,
         })
-    return {"error_code": 0, "name": topic.name, "topic_id": topic.topic_id, "is_internal": False,
+    return {"error_code": ErrorCode.NONE, "name": topic.name, "topic_id": topic.topic_id, "is_internal": False,
             "partitions": partitions}
 
 
@@ -72,7 +67,7 @@ def handle_metadata(state: ClusterState, req: Request) -> Reply:
         "cluster_id": state.config.cluster_id,
         "controller_id": min((b.node_id for b in up), default=-1),
         "topics": [],
-        "error_code": 0,
+        "error_code": ErrorCode.NONE,
     }
     if req.error is not None:
         out["error_code"] = req.error
@@ -88,7 +83,8 @@ def handle_metadata(state: ClusterState, req: Request) -> Reply:
             topic = state.topics_by_id.get(wanted["topic_id"])
             if topic is None:
                 # The name is nullable in responses from v12 only.
-                out["topics"].append({"error_code": UNKNOWN_TOPIC_ID, "name": None if req.version >= 12 else "",
+                out["topics"].append({"error_code": ErrorCode.UNKNOWN_TOPIC_ID,
+                                      "name": None if req.version >= 12 else "",
                                       "topic_id": wanted["topic_id"], "partitions": []})
                 continue
         else:
@@ -97,9 +93,9 @@ def handle_metadata(state: ClusterState, req: Request) -> Reply:
             out["topics"].append({"error_code": req.error, "name": name, "partitions": []})
             continue
         if topic is None:
-            code = UNKNOWN_TOPIC_OR_PARTITION
+            code: int = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             if not state.valid_topic_name(name):
-                code = INVALID_TOPIC_EXCEPTION
+                code = ErrorCode.INVALID_TOPIC_EXCEPTION
             elif auto:
                 try:
                     topic = state.create_topic(name)
@@ -118,15 +114,15 @@ def handle_find_coordinator(state: ClusterState, req: Request) -> Reply:
     keys = body["coordinator_keys"] if req.version >= 4 else [body["key"]]
     coordinators = []
     for key in keys:
-        entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0,
+        entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.NONE,
                                  "error_message": None}
         node = state.coordinator_for(key_type, key)
         if req.error is not None:
             entry["error_code"] = req.error
         elif key_type not in (0, 1):
-            entry["error_code"] = INVALID_REQUEST
+            entry["error_code"] = ErrorCode.INVALID_REQUEST
         elif node < 0:
-            entry["error_code"] = COORDINATOR_NOT_AVAILABLE
+            entry["error_code"] = ErrorCode.COORDINATOR_NOT_AVAILABLE
         else:
             broker = state.brokers[node]
             entry.update(node_id=node, host=broker.host, port=broker.port)
@@ -144,8 +140,8 @@ def handle_create_topics(state: ClusterState, req: Request) -> Reply:
     results = []
     for t in body["topics"]:
         name = t["name"]
-        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None, "num_partitions": -1,
-                                 "replication_factor": -1, "configs": None}
+        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
+                                 "num_partitions": -1, "replication_factor": -1, "configs": None}
         results.append(entry)
         if req.error is not None:
             entry["error_code"] = req.error
@@ -154,7 +150,7 @@ def handle_create_topics(state: ClusterState, req: Request) -> Reply:
         configs = {c["name"]: c["value"] for c in t["configs"]}
         if body["validate_only"]:
             if not state.valid_topic_name(name):
-                entry["error_code"] = INVALID_TOPIC_EXCEPTION
+                entry["error_code"] = ErrorCode.INVALID_TOPIC_EXCEPTION
             continue
         try:
             topic = state.create_topic(name, t["num_partitions"], t["replication_factor"], assignments, configs)

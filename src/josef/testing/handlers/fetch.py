@@ -15,13 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import (
-    FENCED_LEADER_EPOCH,
-    NOT_LEADER_OR_FOLLOWER,
-    OFFSET_OUT_OF_RANGE,
-    UNKNOWN_LEADER_EPOCH,
-    UNKNOWN_TOPIC_ID,
-    UNKNOWN_TOPIC_OR_PARTITION,
     Reply,
     Request,
     leader_error,
@@ -43,8 +38,10 @@ def fetch_topic_name(state: ClusterState, topic: dict[str, Any], version: int) -
 
 def _epoch_error(partition: Partition, current_leader_epoch: int) -> int:
     if current_leader_epoch < 0 or current_leader_epoch == partition.leader_epoch:
-        return 0
-    return FENCED_LEADER_EPOCH if current_leader_epoch < partition.leader_epoch else UNKNOWN_LEADER_EPOCH
+        return ErrorCode.NONE
+    if current_leader_epoch < partition.leader_epoch:
+        return ErrorCode.FENCED_LEADER_EPOCH
+    return ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
 def handle_fetch(state: ClusterState, req: Request) -> Reply:
@@ -75,7 +72,7 @@ def handle_fetch(state: ClusterState, req: Request) -> Reply:
             return None
         return {
             "throttle_time_ms": req.throttle_ms,
-            "error_code": 0,
+            "error_code": ErrorCode.NONE,
             "session_id": 0,
             "responses": responses,
             "node_endpoints": [node_endpoint(state, n) for n in sorted(leaders)],
@@ -99,7 +96,7 @@ def _fetch_partition(
     index = p["partition"]
     entry: dict[str, Any] = {
         "partition_index": index,
-        "error_code": 0,
+        "error_code": ErrorCode.NONE,
         "high_watermark": -1,
         "last_stable_offset": -1,
         "log_start_offset": -1,
@@ -113,12 +110,14 @@ def _fetch_partition(
         return entry
     partition = state.partition(name, index)
     if partition is None:
-        entry["error_code"] = UNKNOWN_TOPIC_ID if req.version >= 13 and not name else UNKNOWN_TOPIC_OR_PARTITION
+        entry["error_code"] = (
+            ErrorCode.UNKNOWN_TOPIC_ID if req.version >= 13 and not name else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        )
         return entry
     code = leader_error(state, partition, req.broker) or _epoch_error(partition, p.get("current_leader_epoch", -1))
     if code:
         entry["error_code"] = code
-        if code == NOT_LEADER_OR_FOLLOWER:
+        if code == ErrorCode.NOT_LEADER_OR_FOLLOWER:
             entry["current_leader"] = {"leader_id": partition.leader, "leader_epoch": partition.leader_epoch}
         return entry
     entry["high_watermark"] = partition.high_watermark
@@ -126,7 +125,7 @@ def _fetch_partition(
     entry["log_start_offset"] = partition.log_start_offset
     offset = p["fetch_offset"]
     if offset < partition.log_start_offset or offset > partition.log_end_offset:
-        entry["error_code"] = OFFSET_OUT_OF_RANGE
+        entry["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
         return entry
     upper = partition.last_stable_offset if committed else partition.high_watermark
     if committed:
@@ -154,8 +153,8 @@ def handle_list_offsets(state: ClusterState, req: Request) -> Reply:
         parts = []
         for p in topic["partitions"]:
             index = p["partition_index"]
-            entry: dict[str, Any] = {"partition_index": index, "error_code": 0, "timestamp": -1, "offset": -1,
-                                     "leader_epoch": -1}
+            entry: dict[str, Any] = {"partition_index": index, "error_code": ErrorCode.NONE, "timestamp": -1,
+                                     "offset": -1, "leader_epoch": -1}
             parts.append(entry)
             injected = req.error_for(name, index)
             partition = state.partition(name, index)
@@ -163,7 +162,7 @@ def handle_list_offsets(state: ClusterState, req: Request) -> Reply:
                 entry["error_code"] = injected
                 continue
             if partition is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                entry["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
             code = leader_error(state, partition, req.broker) or _epoch_error(
                 partition, p.get("current_leader_epoch", -1)

@@ -15,16 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import (
-    INVALID_PRODUCER_EPOCH,
-    INVALID_RECORD,
-    INVALID_REQUIRED_ACKS,
-    INVALID_TXN_STATE,
-    MESSAGE_TOO_LARGE,
-    NOT_ENOUGH_REPLICAS,
-    NOT_LEADER_OR_FOLLOWER,
-    UNKNOWN_TOPIC_ID,
-    UNKNOWN_TOPIC_OR_PARTITION,
     Reply,
     Request,
     leader_error,
@@ -58,7 +50,7 @@ def handle_produce(state: ClusterState, req: Request) -> Reply:
             code = entry["error_code"]
             if code:
                 failed = True
-                if code == NOT_LEADER_OR_FOLLOWER and entry["current_leader"]["leader_id"] >= 0:
+                if code == ErrorCode.NOT_LEADER_OR_FOLLOWER and entry["current_leader"]["leader_id"] >= 0:
                     leaders.add(entry["current_leader"]["leader_id"])
             elif acks == -1:
                 delay = max(delay, state.config.replication_delay)
@@ -85,7 +77,7 @@ def _partition(
     acks: int,
     transactional_id: str | None,
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_start_offset": -1,
+    entry: dict[str, Any] = {"index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_start_offset": -1,
                              "current_leader": {"leader_id": -1, "leader_epoch": -1}}
 
     def fail(code: int, message: str | None = None) -> dict[str, Any]:
@@ -98,18 +90,19 @@ def _partition(
         return fail(injected, "injected by the mock cluster")
     partition = state.partition(name, index)
     if partition is None:
-        return fail(UNKNOWN_TOPIC_ID if req.version >= 13 and not name else UNKNOWN_TOPIC_OR_PARTITION)
+        by_id = req.version >= 13 and not name
+        return fail(ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     code = leader_error(state, partition, req.broker)
     if code:
         if partition.leader >= 0:
             entry["current_leader"] = {"leader_id": partition.leader, "leader_epoch": partition.leader_epoch}
         return fail(code, f"broker {req.broker} does not lead {name}-{index}")
     if acks not in (-1, 0, 1):
-        return fail(INVALID_REQUIRED_ACKS)
+        return fail(ErrorCode.INVALID_REQUIRED_ACKS)
     if not records:
-        return fail(INVALID_RECORD, "no records")
+        return fail(ErrorCode.INVALID_RECORD, "no records")
     if len(records) > state.config.max_message_bytes:
-        return fail(MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {state.config.max_message_bytes}")
+        return fail(ErrorCode.MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {state.config.max_message_bytes}")
     try:
         header = parse_batch_header(records)
         count_records(records, header, _MAX_UNCOMPRESSED)
@@ -118,13 +111,14 @@ def _partition(
     if header.transactional:
         txn = state.txn_by_pid.get(header.producer_id)
         if txn is None or transactional_id is None or txn.transactional_id != transactional_id:
-            return fail(INVALID_TXN_STATE, "transactional batch outside a known transaction")
+            return fail(ErrorCode.INVALID_TXN_STATE, "transactional batch outside a known transaction")
         if header.producer_epoch < txn.producer_epoch:
-            return fail(INVALID_PRODUCER_EPOCH, f"epoch {header.producer_epoch} was fenced by {txn.producer_epoch}")
+            return fail(ErrorCode.INVALID_PRODUCER_EPOCH,
+                        f"epoch {header.producer_epoch} was fenced by {txn.producer_epoch}")
         if txn.state != TxnState.ONGOING or (name, index) not in txn.partitions:
-            return fail(INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
+            return fail(ErrorCode.INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
     if acks == -1 and len(partition.isr) < partition.min_insync_replicas:
-        return fail(NOT_ENOUGH_REPLICAS,
+        return fail(ErrorCode.NOT_ENOUGH_REPLICAS,
                     f"ISR {partition.isr} is smaller than min.insync.replicas={partition.min_insync_replicas}")
     verdict = partition.check_producer(header, header.producer_id in state.issued_producer_ids)
     if verdict is not None:

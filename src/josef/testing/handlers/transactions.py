@@ -21,17 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.protocol import ApiKey
 from josef.testing.handlers.base import (
-    COORDINATOR_NOT_AVAILABLE,
-    INVALID_PRODUCER_EPOCH,
-    INVALID_PRODUCER_ID_MAPPING,
-    INVALID_TRANSACTION_TIMEOUT,
-    INVALID_TXN_STATE,
-    NOT_COORDINATOR,
-    OPERATION_NOT_ATTEMPTED,
-    PRODUCER_FENCED,
-    UNKNOWN_TOPIC_OR_PARTITION,
     Reply,
     Request,
 )
@@ -61,14 +53,15 @@ _FENCED_FROM: dict[int, int] = {
 
 
 def _fenced(req: Request) -> int:
-    return PRODUCER_FENCED if req.version >= _FENCED_FROM.get(req.api_key, 99) else INVALID_PRODUCER_EPOCH
+    fenced = req.version >= _FENCED_FROM.get(req.api_key, 99)
+    return ErrorCode.PRODUCER_FENCED if fenced else ErrorCode.INVALID_PRODUCER_EPOCH
 
 
 def _coordinator_error(state: ClusterState, req: Request, key_type: int, key: str) -> int:
     node = state.coordinator_for(key_type, key)
     if node < 0:
-        return COORDINATOR_NOT_AVAILABLE
-    return 0 if node == req.broker else NOT_COORDINATOR
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    return ErrorCode.NONE if node == req.broker else ErrorCode.NOT_COORDINATOR
 
 
 def _check(state: ClusterState, req: Request, transactional_id: str, producer_id: int,
@@ -81,7 +74,7 @@ def _check(state: ClusterState, req: Request, transactional_id: str, producer_id
         return code, None
     txn = state.transactions.get(transactional_id)
     if txn is None or txn.producer_id != producer_id:
-        return INVALID_PRODUCER_ID_MAPPING, None
+        return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None
     if producer_epoch != txn.producer_epoch:
         return _fenced(req), None
     return 0, txn
@@ -135,19 +128,19 @@ def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
         return answer(req.error)
     transactional_id = body["transactional_id"]
     if transactional_id is None:
-        return answer(0, state.new_producer_id(), 0)
+        return answer(ErrorCode.NONE, state.new_producer_id(), 0)
     code = _coordinator_error(state, req, 1, transactional_id)
     if code:
         return answer(code)
     timeout = body["transaction_timeout_ms"]
     if not 0 < timeout <= MAX_TRANSACTION_TIMEOUT_MS:
-        return answer(INVALID_TRANSACTION_TIMEOUT)
+        return answer(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
     txn = state.transactions.get(transactional_id)
     if txn is None:
         txn = Transaction(transactional_id, state.new_producer_id(), 0, timeout)
         state.transactions[transactional_id] = txn
         state.txn_by_pid[txn.producer_id] = txn
-        return answer(0, txn.producer_id, txn.producer_epoch)
+        return answer(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
     given_pid, given_epoch = body.get("producer_id", -1), body.get("producer_epoch", -1)
     if given_pid >= 0 and (given_pid != txn.producer_id or given_epoch != txn.producer_epoch):
         return answer(_fenced(req))
@@ -157,7 +150,7 @@ def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
     txn.state = TxnState.EMPTY
     txn.last_result_commit = None
     txn.timeout_ms = timeout
-    return answer(0, txn.producer_id, txn.producer_epoch)
+    return answer(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
 
 
 def requested_topics(body: dict[str, Any], version: int) -> list[dict[str, Any]]:
@@ -181,13 +174,13 @@ def _add_partitions(state: ClusterState, req: Request, transactional_id: str, pr
             elif injected is not None:
                 per[(t["name"], p)] = injected
             elif state.partition(t["name"], p) is None:
-                per[(t["name"], p)] = UNKNOWN_TOPIC_OR_PARTITION
+                per[(t["name"], p)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 per[(t["name"], p)] = 0
     if txn is not None and any(per.values()):
-        per = {tp: c or OPERATION_NOT_ATTEMPTED for tp, c in per.items()}
+        per = {tp: c or ErrorCode.OPERATION_NOT_ATTEMPTED for tp, c in per.items()}
     elif txn is not None and verify_only:
-        per = {tp: 0 if tp in txn.partitions else INVALID_TXN_STATE for tp in per}
+        per = {tp: 0 if tp in txn.partitions else ErrorCode.INVALID_TXN_STATE for tp in per}
     elif txn is not None:
         if txn.state != TxnState.ONGOING:
             txn.state = TxnState.ONGOING
@@ -211,7 +204,7 @@ def handle_add_partitions_to_txn(state: ClusterState, req: Request) -> Reply:
         _, results = _add_partitions(state, req, txn["transactional_id"], txn["producer_id"], txn["producer_epoch"],
                                      txn["topics"], txn["verify_only"])
         by_txn.append({"transactional_id": txn["transactional_id"], "topic_results": results})
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": req.error or 0,
+    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": req.error or ErrorCode.NONE,
                   "results_by_transaction": by_txn})
 
 
@@ -234,7 +227,7 @@ def handle_end_txn(state: ClusterState, req: Request) -> Reply:
         if txn.state == TxnState.ONGOING:
             end_transaction(state, txn, commit, req.now_ms)
         elif txn.last_result_commit is None or txn.last_result_commit != commit:
-            code = INVALID_TXN_STATE  # nothing to end, or a retry asking for the other outcome
+            code = ErrorCode.INVALID_TXN_STATE  # nothing to end, or a retry asking for the other outcome
     return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code})
 
 
@@ -246,11 +239,11 @@ def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
     if not code:
         txn = state.transactions.get(body["transactional_id"])
         if txn is None or txn.producer_id != body["producer_id"]:
-            code = INVALID_PRODUCER_ID_MAPPING
+            code = ErrorCode.INVALID_PRODUCER_ID_MAPPING
         elif body["producer_epoch"] != txn.producer_epoch:
             code = _fenced(req)
         elif txn.state != TxnState.ONGOING or group not in txn.groups:
-            code = INVALID_TXN_STATE
+            code = ErrorCode.INVALID_TXN_STATE
     topics = []
     for t in body["topics"]:
         parts = []
