@@ -98,6 +98,13 @@ class Producer:
 
     # -- sending -------------------------------------------------------------------------------
 
+    def can_send_without_blocking(self, topic: str) -> bool:
+        """Whether :meth:`send` to ``topic`` returns at once: its metadata is known and a batch's worth of
+        buffer memory is free with nobody waiting for memory (what the asyncio wrapper asks before sending
+        from the event loop)."""
+        acc = self._accumulator
+        return topic in self._metadata.topics and acc.available >= acc.batch_size and not acc.waiters
+
     def send(
         self,
         topic: str,

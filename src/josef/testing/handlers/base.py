@@ -1,58 +1,15 @@
-"""What every handler shares: the request and reply types, error codes, leader hints."""
+"""What every handler shares: the request and reply types (from :mod:`josef.testing.request`), leader hints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from josef.errors import ErrorCode
 from josef.testing.log import Partition
+from josef.testing.request import Reply, Request
 from josef.testing.state import ClusterState
 
 __all__ = ["Reply", "Request", "leader_error", "node_endpoint", "topic_by_name_or_id"]
-
-
-@dataclass
-class Request:
-    """One decoded request, as handlers and ``respond`` fault functions see it."""
-
-    broker: int
-    api_key: int
-    version: int
-    correlation_id: int
-    client_id: str | None
-    body: dict[str, Any]
-    now: float  # the server's monotonic clock, seconds
-    now_ms: int  # wall-clock milliseconds, for timestamps
-    error: int | None = None  # scripted for the whole request
-    partition_errors: dict[tuple[str, int], int] = field(default_factory=dict)
-    throttle_ms: int = 0
-
-    def error_for(self, topic: str, partition: int) -> int | None:
-        """The scripted error for one partition of this request, if any."""
-        code = self.partition_errors.get((topic, partition))
-        return code if code is not None else self.error
-
-
-@dataclass
-class Reply:
-    """A handler's answer.
-
-    ``body`` None means no response at all (Produce with acks=0).  ``delay`` holds the response back
-    (acks=all waiting for simulated replication).  ``wait`` is a long poll (Fetch): it is called with
-    ``force=False`` whenever something may have changed, and with ``force=True`` at ``wait_until``; it
-    returns the body once it has one.  ``close`` closes the connection after the response (or instead of
-    one, when ``body`` is None).
-    """
-
-    body: dict[str, Any] | None
-    delay: float = 0.0
-    wait: Callable[[bool], dict[str, Any] | None] | None = None
-    wait_until: float = 0.0
-    close: bool = False
-
-
 
 
 def topic_by_name_or_id(state: ClusterState, entry: dict[str, Any], name_field: str, version: int) -> str:
