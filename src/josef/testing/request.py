@@ -6,7 +6,7 @@ all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ class Request:
     version: int
     correlation_id: int
     client_id: str | None
-    body: dict[str, Any]
+    body: dict[str, Any]  # as decoded; handlers cast it to the request's TypedDict (josef.protocol.types)
     now: float  # the server's monotonic clock, seconds
     now_ms: int  # wall-clock milliseconds, for timestamps
     error: int | None = None  # scripted for the whole request
@@ -46,8 +46,8 @@ class Reply:
     one, when ``body`` is None).
     """
 
-    body: dict[str, Any] | None
+    body: Mapping[str, Any] | None  # a response TypedDict of josef.protocol.types, or a plain dict
     delay: float = 0.0
-    wait: Callable[[bool], dict[str, Any] | None] | None = None
+    wait: Callable[[bool], Mapping[str, Any] | None] | None = None
     wait_until: float = 0.0
     close: bool = False

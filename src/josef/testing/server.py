@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -56,7 +56,7 @@ class _Slot:
         self.close = reply.close
         self.throttle_ms = throttle_ms
         body = reply.body
-        self.wait: Callable[[bool], dict[str, Any] | None] = reply.wait or (lambda force: body)
+        self.wait: Callable[[bool], Mapping[str, Any] | None] = reply.wait or (lambda force: body)
         self.wait_until = max(reply.wait_until, due)
 
 

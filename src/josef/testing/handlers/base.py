@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from josef.errors import ErrorCode
+from josef.protocol.types import ProduceResponseNodeEndpoints
 from josef.testing.log import Partition
 from josef.testing.request import Reply, Request
 from josef.testing.state import ClusterState
@@ -12,7 +14,7 @@ from josef.testing.state import ClusterState
 __all__ = ["Reply", "Request", "leader_error", "node_endpoint", "topic_by_name_or_id"]
 
 
-def topic_by_name_or_id(state: ClusterState, entry: dict[str, Any], name_field: str, version: int) -> str:
+def topic_by_name_or_id(state: ClusterState, entry: Mapping[str, Any], name_field: str, version: int) -> str:
     """The topic a request entry names: by ``topic_id`` from v13 (Produce, Fetch), "" for an unknown id."""
     if version >= 13:
         topic = state.topics_by_id.get(entry["topic_id"])
@@ -28,6 +30,7 @@ def leader_error(state: ClusterState, partition: Partition, broker: int) -> int:
     return ErrorCode.LEADER_NOT_AVAILABLE if partition.leader < 0 else ErrorCode.NOT_LEADER_OR_FOLLOWER
 
 
-def node_endpoint(state: ClusterState, node_id: int) -> dict[str, Any]:
+def node_endpoint(state: ClusterState, node_id: int) -> ProduceResponseNodeEndpoints:
+    """A broker's endpoint, as Produce and Fetch responses list it (their element types are identical)."""
     broker = state.brokers[node_id]
     return {"node_id": node_id, "host": broker.host, "port": broker.port, "rack": broker.rack}

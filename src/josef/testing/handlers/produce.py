@@ -13,9 +13,16 @@ moves then.  With acks=0 nothing is answered, and an error closes the connection
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from josef.errors import ErrorCode
+from josef.protocol.types import (
+    ProduceRequest,
+    ProduceRequestTopicData,
+    ProduceResponse,
+    ProduceResponseResponses,
+    ProduceResponseResponsesPartitionResponses,
+)
 from josef.testing.handlers.base import (
     Reply,
     Request,
@@ -31,41 +38,43 @@ __all__ = ["handle_produce", "topic_name"]
 _MAX_UNCOMPRESSED = 256 * 1024 * 1024
 
 
-def topic_name(state: ClusterState, topic_data: dict[str, Any], version: int) -> str:
+def topic_name(state: ClusterState, topic_data: ProduceRequestTopicData, version: int) -> str:
     return topic_by_name_or_id(state, topic_data, "name", version)
 
 
 def handle_produce(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(ProduceRequest, req.body)
     acks = body["acks"]
-    responses = []
+    responses: list[ProduceResponseResponses] = []
     leaders: set[int] = set()
     delay = 0.0
     failed = False
     for topic_data in body["topic_data"]:
         name = topic_name(state, topic_data, req.version)
-        parts = []
+        parts: list[ProduceResponseResponsesPartitionResponses] = []
         for part in topic_data["partition_data"]:
             entry = _partition(state, req, name, part["index"], part["records"], acks, body["transactional_id"])
             code = entry["error_code"]
             if code:
                 failed = True
-                if code == ErrorCode.NOT_LEADER_OR_FOLLOWER and entry["current_leader"]["leader_id"] >= 0:
-                    leaders.add(entry["current_leader"]["leader_id"])
+                leader = entry.get("current_leader", {"leader_id": -1, "leader_epoch": -1})["leader_id"]
+                if code == ErrorCode.NOT_LEADER_OR_FOLLOWER and leader >= 0:
+                    leaders.add(leader)
             elif acks == -1:
                 delay = max(delay, state.config.replication_delay)
             parts.append(entry)
-        responses.append({"name": name, "topic_id": topic_data.get("topic_id"), "partition_responses": parts})
+        response: ProduceResponseResponses = {"name": name, "partition_responses": parts}
+        if "topic_id" in topic_data:
+            response["topic_id"] = topic_data["topic_id"]
+        responses.append(response)
     if acks == 0:
         return Reply(None, close=failed)
-    return Reply(
-        {
-            "responses": responses,
-            "throttle_time_ms": req.throttle_ms,
-            "node_endpoints": [node_endpoint(state, n) for n in sorted(leaders)],
-        },
-        delay=delay,
-    )
+    out: ProduceResponse = {
+        "responses": responses,
+        "throttle_time_ms": req.throttle_ms,
+        "node_endpoints": [node_endpoint(state, n) for n in sorted(leaders)],
+    }
+    return Reply(out, delay=delay)
 
 
 def _partition(
@@ -76,11 +85,13 @@ def _partition(
     records: bytes | None,
     acks: int,
     transactional_id: str | None,
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {"index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_start_offset": -1,
-                             "current_leader": {"leader_id": -1, "leader_epoch": -1}}
+) -> ProduceResponseResponsesPartitionResponses:
+    entry: ProduceResponseResponsesPartitionResponses = {
+        "index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_append_time_ms": -1,
+        "log_start_offset": -1, "current_leader": {"leader_id": -1, "leader_epoch": -1},
+    }
 
-    def fail(code: int, message: str | None = None) -> dict[str, Any]:
+    def fail(code: int, message: str | None = None) -> ProduceResponseResponsesPartitionResponses:
         entry["error_code"] = code
         entry["error_message"] = message
         return entry

@@ -19,14 +19,29 @@ The coordinator completes transactions at once, so CONCURRENT_TRANSACTIONS only 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from josef.errors import ErrorCode
 from josef.protocol import ApiKey
-from josef.testing.handlers.base import (
-    Reply,
-    Request,
+from josef.protocol.types import (
+    AddOffsetsToTxnRequest,
+    AddOffsetsToTxnResponse,
+    AddPartitionsToTxnRequest,
+    AddPartitionsToTxnRequestV3AndBelowTopics,
+    AddPartitionsToTxnResponse,
+    AddPartitionsToTxnResponseResultsByTopicV3AndBelow,
+    AddPartitionsToTxnResponseResultsByTopicV3AndBelowResultsByPartition,
+    AddPartitionsToTxnResponseResultsByTransaction,
+    EndTxnRequest,
+    EndTxnResponse,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+    TxnOffsetCommitResponseTopics,
+    TxnOffsetCommitResponseTopicsPartitions,
 )
+from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState, Transaction, TxnState
 
 __all__ = [
@@ -118,11 +133,13 @@ def abort_expired(state: ClusterState, now: float, now_ms: int) -> None:
 
 
 def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(InitProducerIdRequest, req.body)
 
     def answer(code: int, pid: int = -1, epoch: int = -1) -> Reply:
-        return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code, "producer_id": pid,
-                      "producer_epoch": epoch})
+        out: InitProducerIdResponse = {
+            "throttle_time_ms": req.throttle_ms, "error_code": code, "producer_id": pid, "producer_epoch": epoch
+        }
+        return Reply(out)
 
     if req.error is not None:
         return answer(req.error)
@@ -153,16 +170,17 @@ def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
     return answer(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
 
 
-def requested_topics(body: dict[str, Any], version: int) -> list[dict[str, Any]]:
-    """The topics of an AddPartitionsToTxn request, in either form."""
+def requested_topics(body: AddPartitionsToTxnRequest, version: int) -> list[AddPartitionsToTxnRequestV3AndBelowTopics]:
+    """The topics of an AddPartitionsToTxn request, in either form (the two topic types are identical)."""
     if version <= 3:
-        topics: list[dict[str, Any]] = body["v3_and_below_topics"]
-        return topics
-    return [t for txn in body["transactions"] for t in txn["topics"]]
+        return body.get("v3_and_below_topics", [])
+    return [t for txn in body.get("transactions", []) for t in txn["topics"]]
 
 
-def _add_partitions(state: ClusterState, req: Request, transactional_id: str, producer_id: int, producer_epoch: int,
-                    topics: list[dict[str, Any]], verify_only: bool) -> tuple[int, list[dict[str, Any]]]:
+def _add_partitions(
+    state: ClusterState, req: Request, transactional_id: str, producer_id: int, producer_epoch: int,
+    topics: list[AddPartitionsToTxnRequestV3AndBelowTopics], verify_only: bool,
+) -> tuple[int, list[AddPartitionsToTxnResponseResultsByTopicV3AndBelow]]:
     """Add partitions to one transaction; returns (top-level error, per-topic results)."""
     code, txn = _check(state, req, transactional_id, producer_id, producer_epoch)
     per: dict[tuple[str, int], int] = {}
@@ -176,51 +194,55 @@ def _add_partitions(state: ClusterState, req: Request, transactional_id: str, pr
             elif state.partition(t["name"], p) is None:
                 per[(t["name"], p)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
-                per[(t["name"], p)] = 0
+                per[(t["name"], p)] = ErrorCode.NONE
     if txn is not None and any(per.values()):
         per = {tp: c or ErrorCode.OPERATION_NOT_ATTEMPTED for tp, c in per.items()}
     elif txn is not None and verify_only:
-        per = {tp: 0 if tp in txn.partitions else ErrorCode.INVALID_TXN_STATE for tp in per}
+        per = {tp: ErrorCode.NONE if tp in txn.partitions else ErrorCode.INVALID_TXN_STATE for tp in per}
     elif txn is not None:
         if txn.state != TxnState.ONGOING:
             txn.state = TxnState.ONGOING
             txn.started_at = req.now
         txn.partitions.update(per)
-    results: dict[str, list[dict[str, Any]]] = {}
+    results: dict[str, list[AddPartitionsToTxnResponseResultsByTopicV3AndBelowResultsByPartition]] = {}
     for (topic, p), c in per.items():
         results.setdefault(topic, []).append({"partition_index": p, "partition_error_code": c})
     return code, [{"name": name, "results_by_partition": parts} for name, parts in results.items()]
 
 
 def handle_add_partitions_to_txn(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(AddPartitionsToTxnRequest, req.body)
+    out: AddPartitionsToTxnResponse
     if req.version <= 3:
         _, results = _add_partitions(state, req, body["v3_and_below_transactional_id"],
                                      body["v3_and_below_producer_id"], body["v3_and_below_producer_epoch"],
                                      body["v3_and_below_topics"], False)
-        return Reply({"throttle_time_ms": req.throttle_ms, "results_by_topic_v3_and_below": results})
-    by_txn = []
+        out = {"throttle_time_ms": req.throttle_ms, "results_by_topic_v3_and_below": results}
+        return Reply(out)
+    by_txn: list[AddPartitionsToTxnResponseResultsByTransaction] = []
     for txn in body["transactions"]:
         _, results = _add_partitions(state, req, txn["transactional_id"], txn["producer_id"], txn["producer_epoch"],
                                      txn["topics"], txn["verify_only"])
         by_txn.append({"transactional_id": txn["transactional_id"], "topic_results": results})
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": req.error or ErrorCode.NONE,
-                  "results_by_transaction": by_txn})
+    out = {"throttle_time_ms": req.throttle_ms, "error_code": req.error or ErrorCode.NONE,
+           "results_by_transaction": by_txn}
+    return Reply(out)
 
 
 def handle_add_offsets_to_txn(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(AddOffsetsToTxnRequest, req.body)
     code, txn = _check(state, req, body["transactional_id"], body["producer_id"], body["producer_epoch"])
     if txn is not None:
         txn.groups.add(body["group_id"])
         if txn.state != TxnState.ONGOING:
             txn.state = TxnState.ONGOING
             txn.started_at = req.now
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code})
+    out: AddOffsetsToTxnResponse = {"throttle_time_ms": req.throttle_ms, "error_code": code}
+    return Reply(out)
 
 
 def handle_end_txn(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(EndTxnRequest, req.body)
     commit = bool(body["committed"])
     code, txn = _check(state, req, body["transactional_id"], body["producer_id"], body["producer_epoch"])
     if txn is not None:
@@ -228,11 +250,12 @@ def handle_end_txn(state: ClusterState, req: Request) -> Reply:
             end_transaction(state, txn, commit, req.now_ms)
         elif txn.last_result_commit is None or txn.last_result_commit != commit:
             code = ErrorCode.INVALID_TXN_STATE  # nothing to end, or a retry asking for the other outcome
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code})
+    out: EndTxnResponse = {"throttle_time_ms": req.throttle_ms, "error_code": code}
+    return Reply(out)
 
 
 def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(TxnOffsetCommitRequest, req.body)
     group = body["group_id"]
     code = _coordinator_error(state, req, 0, group)
     txn = None
@@ -244,9 +267,9 @@ def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
             code = _fenced(req)
         elif txn.state != TxnState.ONGOING or group not in txn.groups:
             code = ErrorCode.INVALID_TXN_STATE
-    topics = []
+    topics: list[TxnOffsetCommitResponseTopics] = []
     for t in body["topics"]:
-        parts = []
+        parts: list[TxnOffsetCommitResponseTopicsPartitions] = []
         for p in t["partitions"]:
             c = req.error_for(t["name"], p["partition_index"])
             if c is None:
@@ -256,4 +279,5 @@ def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
                 offsets[(t["name"], p["partition_index"])] = (p["committed_offset"], p["committed_metadata"])
             parts.append({"partition_index": p["partition_index"], "error_code": c})
         topics.append({"name": t["name"], "partitions": parts})
-    return Reply({"throttle_time_ms": req.throttle_ms, "topics": topics})
+    out: TxnOffsetCommitResponse = {"throttle_time_ms": req.throttle_ms, "topics": topics}
+    return Reply(out)
