@@ -111,7 +111,7 @@ def _parameters(paths: list[Path]) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
 
     def note(name: str, params: list[str]) -> None:
-        positions = {i for i, param in enumerate(params) if _CODE_NAME.match(param)}
+        positions = {i for i, param in enumerate(params) if _CODE_NAME.match(param) or param == "error"}
         if positions:
             out.setdefault(name, set()).update(positions)
 
@@ -240,6 +240,7 @@ def test_no_error_code_literal_outside_the_generated_table() -> None:
         "class TopicError(ValueError):\n    def __init__(self, code, message): pass\nraise TopicError(17, 'bad')",
         "def body(state, error=0): pass",
         "def leader_error(p):\n    return 0",
+        "def body(state, error=ErrorCode.NONE): pass\nbody(s, req.error or 0)",
     ],
 )
 def test_the_scan_finds_literals(tmp_path: Path, snippet: str) -> None:

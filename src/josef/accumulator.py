@@ -52,7 +52,7 @@ class Accumulator:
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
         self._deques: dict[TopicPartition, deque[ProducerBatch]] = {}
-        self._open: dict[TopicPartition, ProducerBatch] = {}  # the batch each partition appends to
+        self._open: dict[tuple[str, int], ProducerBatch] = {}  # the batch each partition appends to
         self._sticky: dict[str, ProducerBatch] = {}  # each topic's batch for keyless records
         self.incomplete: set[ProducerBatch] = set()
         self.waiters = 0  # threads blocked on buffer memory: makes every batch sendable
@@ -114,10 +114,9 @@ class Accumulator:
                 else:
                     wake = False
             else:
-                tp = TopicPartition(topic, partition)
-                batch = self._open.get(tp)
+                batch = self._open.get((topic, partition))  # a plain tuple: cheaper than a TopicPartition
                 if batch is None or batch.size + size > batch.limit:
-                    batch, wake = self._new_batch(tp, batch, size)
+                    batch, wake = self._new_batch(TopicPartition(topic, partition), batch, size)
                 else:
                     wake = False
             batch.size += size
