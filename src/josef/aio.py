@@ -150,9 +150,12 @@ class AsyncProducer:
         partition: int | None = None,
         timestamp_ms: int | None = None,
         headers: HeadersArg = None,
+        callback: DeliveryCallback | None = None,
     ) -> RecordMetadata:
         """``send()`` and await the record's metadata."""
-        pending = await self.send(topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers)
+        pending = await self.send(
+            topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
+        )
         return await pending
 
     async def flush(self, timeout: float | None = None) -> int:
