@@ -158,3 +158,30 @@ def test_exit_without_close_reports_undelivered_records_on_stderr() -> None:
     assert "josef: 1000 record(s) were still undelivered at interpreter exit after a 1 s flush" in proc.stderr
     assert "josef.exit.flush.timeout.ms" in proc.stderr
     assert elapsed < 20  # the bounded flush, not delivery.timeout.ms (120 s)
+
+
+def test_exit_with_an_open_transaction_aborts_it_and_says_so(kafka: Any, new_topic: Any) -> None:
+    topic = new_topic()
+    proc, _ = _run(
+        """
+        import sys
+        from josef import Producer
+        producer = Producer(bootstrap_servers=sys.argv[1], transactional_id=sys.argv[2])
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        for i in range(100):
+            producer.send(sys.argv[3], b"never committed")
+        producer.flush(30)  # written to the log, inside the open transaction
+        """,
+        kafka.bootstrap_servers, f"exit-{topic}", topic,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "had a transaction open at interpreter exit: it was aborted" in proc.stderr
+    # Aborted, not left open until transaction.timeout.ms (60 s): a later transaction becomes
+    # readable at once, and read_committed never shows the 100 records.
+    with Producer(bootstrap_servers=kafka.bootstrap_servers, transactional_id=f"after-{topic}") as producer:
+        producer.init_transactions(30)
+        with producer.transaction(30):
+            producer.send(topic, b"committed")
+    committed = kafka.consume_all(topic, 1, timeout=20, isolation_level="read_committed")
+    assert [m.value() for m in committed] == [b"committed"]

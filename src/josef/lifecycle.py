@@ -19,7 +19,7 @@ from typing import Protocol
 class Tracked(Protocol):
     def _forked(self, parent_pid: int) -> None: ...
 
-    def _exit_flush(self) -> tuple[int, float] | None: ...
+    def _exit_flush(self) -> str | None: ...
 
     def __repr__(self) -> str: ...
 
@@ -50,18 +50,11 @@ def _at_exit() -> None:
         return
     for producer in list(_live):
         try:
-            outcome = producer._exit_flush()
+            message = producer._exit_flush()
         except Exception as exc:  # at exit nothing can be raised to anyone: say it
-            print(f"josef: flushing {producer!r} at interpreter exit failed: {exc!r}", file=sys.stderr)
-            continue
-        if outcome is not None:
-            pending, waited = outcome
-            print(
-                f"josef: {pending} record(s) were still undelivered at interpreter exit after a "
-                f"{waited:g} s flush (josef.exit.flush.timeout.ms) and are lost: {producer!r} was "
-                "never closed; call close() (or use `with Producer(...)`) before the program ends",
-                file=sys.stderr,
-            )
+            message = f"flushing {producer!r} at interpreter exit failed: {exc!r}"
+        if message is not None:
+            print(f"josef: {message}", file=sys.stderr)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -451,15 +451,29 @@ class Producer:
             "in the parent. Create a new Producer in the child (or fork before creating producers)"
         )
 
-    def _exit_flush(self) -> tuple[int, float] | None:
+    def _exit_flush(self) -> str | None:
         """At interpreter exit, for a producer never closed: flush for a bounded time, then
-        close. Returns (records still undelivered, seconds waited) if any are."""
+        close; an open transaction is aborted instead (as close() does). Returns what the user
+        must hear about, if anything."""
         if self._closed:
             return None
         timeout = self._exit_flush_timeout
+        exit_key = "josef.exit.flush.timeout.ms"
+        if self._txn is not None and self._txn.can_abort():
+            self.close(timeout)
+            return (
+                f"{self!r} was never closed and had a transaction open at interpreter exit: it was "
+                "aborted, its records are not visible to read_committed consumers"
+            )
         pending = self.flush(timeout)
         self.close(0)
-        return (pending, timeout) if pending else None
+        if not pending:
+            return None
+        return (
+            f"{pending} record(s) were still undelivered at interpreter exit after a {timeout:g} s flush "
+            f"({exit_key}) and are lost: {self!r} was never closed; call close() (or use "
+            "`with Producer(...)`) before the program ends"
+        )
 
     def __enter__(self) -> Producer:
         return self
