@@ -131,8 +131,10 @@ class Producer:
     ) -> RecordFuture:
         """Queue one record; returns at once unless metadata or buffer memory must be waited for.
 
-        Raises ``SerializationError`` or ``ValueError`` for bad input, ``MetadataTimeoutError``
-        or ``BufferExhaustedError`` after ``max.block.ms``. A record too large to ever send
+        Raises at once, before any wait, for bad input: ``TypeError`` for a type mistake,
+        ``ValueError`` for a value out of range, ``SerializationError`` naming key, value or
+        headers (see ``josef.validation``); ``MetadataTimeoutError`` or ``BufferExhaustedError``
+        after ``max.block.ms``. A record too large to ever send
         fails alone: its future and callback get ``RecordTooLargeError``.
         """
         if self._closed:
