@@ -53,12 +53,12 @@ def check_partition(partition: Any, topic: str, count: int) -> int:
     return number
 
 
-def check_timestamp(timestamp_ms: Any) -> int:
+def check_timestamp(timestamp_ms: Any, name: str = "timestamp_ms") -> int:
     """A record timestamp: milliseconds since the epoch, 0 <= t < 2**63 (the wire's int64; the
-    Java client refuses negative timestamps too)."""
-    number = _as_int("timestamp_ms", timestamp_ms, "milliseconds since the epoch")
+    Java client refuses negative timestamps too). ``name`` is the argument's, for the message."""
+    number = _as_int(name, timestamp_ms, "milliseconds since the epoch")
     if not 0 <= number <= INT64_MAX:
-        raise ValueError(f"timestamp_ms must be in [0, 2**63 - 1] (ms since the epoch, an int64), got {number}")
+        raise ValueError(f"{name} must be in [0, 2**63 - 1] (ms since the epoch, an int64), got {number}")
     return number
 
 
