@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from josef import Producer, RecordFuture
@@ -176,3 +176,33 @@ def test_random_send_arguments_against_kafka(kafka: Any, new_topic: Any) -> None
     assert marker.offset >= 0
     values = [m.value() for m in kafka.consume_all(topic, len(delivered) + 1)]
     assert b"after-fuzz" in values and len(values) == len(delivered) + 1
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(values=[], keys=None, timestamps=None, partition=0)  # once an IndexError in append_many
+@example(values=["\ud800"], keys=None, timestamps=None, partition=0)  # every record failing alone
+@given(
+    values=st.lists(ARGS["value"], max_size=6),
+    keys=st.one_of(st.none(), st.lists(ARGS["key"], min_size=6, max_size=6)),
+    timestamps=st.one_of(st.none(), ARGS["timestamp_ms"], st.lists(ARGS["timestamp_ms"], min_size=6, max_size=6)),
+    partition=ARGS["partition"],
+)
+def test_random_send_many_arguments_raise_at_once_or_resolve(
+    fuzz_producer: Producer, values: list[Any], keys: list[Any] | None, timestamps: Any, partition: Any
+) -> None:
+    """send_many() with random columns: a bad call raises at once; otherwise every record is
+    delivered or reported failed (a bad record fails alone)."""
+    if keys is not None:
+        keys = keys[: len(values)]
+    if isinstance(timestamps, list):
+        timestamps = timestamps[: len(values)]
+    started = time.monotonic()
+    try:
+        completion = fuzz_producer.send_many(TOPIC, values, keys, timestamps=timestamps, partition=partition)
+    except BAD_INPUT:
+        assert time.monotonic() - started < AT_ONCE
+        return
+    summary = completion.result(10)
+    assert summary.count == len(values)
+    assert all(isinstance(error, BAD_INPUT) for _, error in summary.errors), summary.errors
+    assert fuzz_producer.send(TOPIC, b"after", partition=0).result(10).partition == 0

@@ -235,7 +235,7 @@ class Accumulator:
                 else:
                     group.append(j)
             groups = list(by_partition.items())
-        if groups[0][1] is None:  # records in their own order: results are built by extending
+        if not groups or groups[0][1] is None:  # records in their own order: results are built by extending
             results: list[Any] = []
             slots: list[int] = []
             futures: list[Any] | None = [] if want_futures else None
