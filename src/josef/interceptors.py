@@ -147,7 +147,9 @@ class Interceptors:
                     log.warning("interceptor on_record_acknowledgement %r failed", record_hook, exc_info=True)
 
     def close(self) -> None:
-        for interceptor in self._all:
+        """Each interceptor's ``close()``, once."""
+        interceptors, self._all = self._all, []
+        for interceptor in interceptors:
             close = getattr(interceptor, "close", None)
             if callable(close):
                 try:
