@@ -17,9 +17,9 @@ from typing import Protocol
 
 
 class Tracked(Protocol):
-    def _forked(self, parent_pid: int) -> None: ...
+    def on_fork_in_child(self, parent_pid: int) -> None: ...
 
-    def _exit_flush(self) -> str | None: ...
+    def flush_at_exit(self) -> str | None: ...
 
     def __repr__(self) -> str: ...
 
@@ -41,7 +41,7 @@ def _after_fork_in_child() -> None:
     global _pid
     parent, _pid = _pid, os.getpid()
     for producer in list(_live):
-        producer._forked(parent)
+        producer.on_fork_in_child(parent)
     _live.clear()
 
 
@@ -50,7 +50,7 @@ def _at_exit() -> None:
         return
     for producer in list(_live):
         try:
-            message = producer._exit_flush()
+            message = producer.flush_at_exit()
         except Exception as exc:  # at exit nothing can be raised to anyone: say it
             message = f"flushing {producer!r} at interpreter exit failed: {exc!r}"
         if message is not None:

@@ -808,7 +808,7 @@ class Producer:
 
     # -- process events (see josef.lifecycle) ---------------------------------------------------
 
-    def _forked(self, parent_pid: int) -> None:
+    def on_fork_in_child(self, parent_pid: int) -> None:
         """In a forked child: this copy has no sender thread; refuse every later call."""
         self._closed = True
         self._fork_error = ProducerForkedError(
@@ -817,7 +817,7 @@ class Producer:
             "in the parent. Create a new Producer in the child (or fork before creating producers)"
         )
 
-    def _exit_flush(self) -> str | None:
+    def flush_at_exit(self) -> str | None:
         """At interpreter exit, for a producer never closed: flush for a bounded time, then
         close; an open transaction is aborted instead (as close() does). Returns what the user
         must hear about, if anything."""
