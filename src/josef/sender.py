@@ -2,17 +2,16 @@
 
 Each turn of its loop (the shape of the Java client's ``Sender.runOnce``): refresh metadata if
 due, get a producer id if idempotent, ask the accumulator which leaders have sendable data,
-drain one request's worth per ready leader, expire batches past ``delivery.timeout.ms``, then
-sleep in ``select`` until a socket is ready, a batch's linger or backoff ends, or a user
-thread wakes it. Responses complete batches, or put them back for a retry.
+drain one request's worth per ready leader, send what the transaction manager asks for,
+expire batches past ``delivery.timeout.ms``, then sleep in the
+:class:`~josef.network.NetworkClient`'s ``poll`` until a socket is ready, a batch's linger or
+backoff ends, or a user thread wakes it. Responses complete batches, or put them back for a
+retry. The sender is the only user of the network layer.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import selectors
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from typing import Any
 from josef import compression
 from josef.accumulator import Accumulator, ProducerBatch, TopicPartition
 from josef.config import ProducerConfig
-from josef.connection import CLOSED, BrokerConnection
 from josef.errors import (
     DeliveryTimeoutError,
     KafkaConnectionError,
@@ -35,6 +33,7 @@ from josef.errors import (
 from josef.idempotence import IdempotenceState, add_sequence
 from josef.metadata import ClusterMetadata
 from josef.metrics import ProducerMetrics
+from josef.network import Backoff, NetworkClient, NetworkSettings, NodeApis
 from josef.protocol import ApiKey
 from josef.records import HEADER_SIZE, encode_batch, estimated_size
 from josef.transactions import TransactionManager
@@ -54,20 +53,6 @@ _SEQUENCE_ERRORS = frozenset({_OUT_OF_ORDER_SEQUENCE, _UNKNOWN_PRODUCER_ID, _INV
 _MAYBE_WRITTEN = frozenset({7, 13, 20, -1})
 
 
-class Backoff:
-    """Exponential backoff with ±20 % jitter, as the Java client computes it."""
-
-    def __init__(self, initial_ms: int, max_ms: int) -> None:
-        self.initial = initial_ms / 1000
-        self.max = max(max_ms, initial_ms) / 1000
-
-    def __call__(self, attempts: int) -> float:
-        if self.initial <= 0:
-            return 0.0
-        base: float = min(self.max, self.initial * (2 ** min(max(attempts - 1, 0), 30)))
-        return min(self.max, base * random.uniform(0.8, 1.2))
-
-
 class Sender:
     def __init__(self, config: ProducerConfig, metadata: ClusterMetadata, accumulator: Accumulator) -> None:
         self.config = config
@@ -76,13 +61,9 @@ class Sender:
         self.acks: int = config["acks"]
         self.request_timeout = config["request.timeout.ms"] / 1000
         self.delivery_timeout = config["delivery.timeout.ms"] / 1000
-        self.setup_timeout = config["socket.connection.setup.timeout.ms"] / 1000
-        self.idle_timeout = config["connections.max.idle.ms"] / 1000
         self.max_request_size: int = config["max.request.size"]
         self.retries: int = config["retries"]
         self.retry_backoff = Backoff(config["retry.backoff.ms"], config["retry.backoff.max.ms"])
-        self.reconnect_backoff = Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"])
-        self.max_in_flight: int = config["max.in.flight.requests.per.connection"]
         self.codec = compression.CODEC_IDS[config["compression.type"]]
         level = {
             compression.GZIP: config["compression.gzip.level"],
@@ -101,25 +82,21 @@ class Sender:
         # Without idempotence, order survives retries only with one batch per partition in flight.
         self.strict_order = self.idempotence is None and self.retries > 0
 
-        self.conns: dict[int, BrokerConnection] = {}
-        self._masks: dict[int, int] = {}
-        self._reconnect_at: dict[int, float] = {}
-        self._reconnect_attempts: dict[int, int] = {}
         self.in_flight: dict[TopicPartition, list[ProducerBatch]] = {}
         self._metadata_in_flight = False
         self._metadata_retry_at = 0.0
-        self._metadata_failures = 0
         self._init_pid_in_flight = False
         self._init_pid_retry_at = 0.0
-        self._written_unanswered = False  # an acks=0 request was written during this poll
         self.fatal_error: KafkaError | None = None
 
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._wake_pending = False
+        self.metrics = ProducerMetrics.from_config(config)
+        self.network = NetworkClient(
+            NetworkSettings.from_config(config),
+            metadata.bootstrap,
+            on_ready=self._on_node_ready,
+            on_disconnect=self._on_disconnect,
+            node_stats=self.metrics.node if self.metrics.recording else None,
+        )
         self._running = True
         self._close_deadline: float | None = None
         self.thread = threading.Thread(target=self._run, name="josef-sender", daemon=True)
@@ -127,7 +104,6 @@ class Sender:
         self.batches_sent = 0
         self.retried_batches = 0
         self.split_batches = 0
-        self.metrics = ProducerMetrics.from_config(config)
         self.on_request: Callable[[int, list[ProducerBatch]], None] | None = None
 
     # -- control from user threads -------------------------------------------------------------
@@ -136,13 +112,13 @@ class Sender:
         self.thread.start()
 
     def wake(self) -> None:
-        if self._wake_pending:
-            return
-        self._wake_pending = True
-        try:
-            self._wake_w.send(b"\x00")
-        except OSError:
-            pass
+        """Interrupt the sender's wait (any thread)."""
+        self.network.wake()
+
+    @property
+    def conns(self) -> dict[int, Any]:
+        """The broker connections by node id (read by the metrics gauges)."""
+        return self.network.conns
 
     def initiate_close(self, deadline: float) -> None:
         """Finish what is queued and in flight, then stop; at ``deadline`` give up on the rest."""
@@ -163,11 +139,7 @@ class Sender:
             log.exception("josef sender thread crashed; failing all pending records")
             self._fail_everything(KafkaError(f"josef sender thread crashed: {exc!r}"))
         finally:
-            for conn in list(self.conns.values()):
-                conn.close(ProducerClosedError("producer closed"))
-            self._selector.close()
-            self._wake_r.close()
-            self._wake_w.close()
+            self.network.close(ProducerClosedError("producer closed"))
 
     def _run_once(self) -> None:
         batches_seen = self.acc.sendable_events
@@ -201,168 +173,60 @@ class Sender:
             if unknown_leader:
                 self.metadata.request_update()
             for node in ready:
-                conn = self._connection(node, now)
-                if conn is None:
-                    timeout = min(timeout, max(self._reconnect_at.get(node, now) - now, 0.0))
-                    continue
-                if not conn.can_send():
+                if not self.network.ready(node, now):
+                    timeout = min(timeout, self.network.reconnect_delay(node, now))
                     continue
                 batches = self.acc.drain(
                     node, self.metadata.partitions_led_by(node), self.max_request_size, now, self._can_drain
                 )
                 if batches:
-                    self._send_produce(conn, batches, now)
+                    self._send_produce(node, batches, now)
                     drained = True
         timeout = min(timeout, next_check)
         if self.txn is not None:  # after draining: it adds the partitions the drain asked for
             timeout = min(timeout, self.txn.maintain(self, now))
 
         timeout = min(timeout, self._expire(now))
-        timeout = min(timeout, self._check_connections(now))
         if not self.acc.sleep_until(now + timeout, batches_seen):
             timeout = 0.0  # a batch was opened or filled after we looked: look again
-        self._poll(max(timeout, 0.0))
-
-    def _poll(self, timeout: float) -> None:
-        now = time.monotonic()
-        self._written_unanswered = False
-        for conn_id, conn in list(self.conns.items()):
-            if conn.wants_write:
-                conn.flush(now)  # one write per connection per turn, whatever this turn queued
-            if conn.state == CLOSED or conn.sock is None:
-                continue
-            mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.wants_write else 0)
-            if self._masks.get(conn_id) != mask:
-                self._selector.modify(conn.sock, mask, conn)
-                self._masks[conn_id] = mask
-        if self._written_unanswered:
-            timeout = 0.0  # acks=0 batches just completed: their partitions may send again
-        events = self._selector.select(timeout)
+        self.network.poll(max(timeout, 0.0))
         # Awake: appends need not wake us (sleep_until() sees what they did before we sleep again).
         self.acc.sender_wakes_at = 0.0
-        now = time.monotonic()
-        for key, mask in events:
-            conn = key.data
-            if conn is None:
-                try:
-                    while self._wake_r.recv(4096):
-                        pass
-                except (BlockingIOError, InterruptedError):
-                    pass
-                # Only after draining: a wake() that raced with the drain still finds this
-                # iteration's _run_once ahead of it, so no request to wake is lost.
-                self._wake_pending = False
-                continue
-            if mask & selectors.EVENT_WRITE and conn.state != CLOSED:
-                conn.on_writable(now)
-            if mask & selectors.EVENT_READ and conn.state != CLOSED:
-                conn.on_readable(now)
 
     # -- connections ---------------------------------------------------------------------------
 
-    def _address(self, node: int) -> tuple[str, int] | None:
-        if node < 0:
-            return self.metadata.bootstrap[-node - 1]
-        broker = self.metadata.brokers.get(node)
-        return (broker.host, broker.port) if broker is not None else None
-
-    def _connection(self, node: int, now: float) -> BrokerConnection | None:
-        """A ready connection to ``node``, or None while it is connecting or backing off."""
-        conn = self.conns.get(node)
-        if conn is not None and conn.state != CLOSED:
-            return conn if conn.ready else None
-        if now < self._reconnect_at.get(node, 0.0):
-            return None
-        address = self._address(node)
-        if address is None:
-            return None
-        conn = BrokerConnection(
-            node,
-            address[0],
-            address[1],
-            client_id=self.config["client.id"],
-            max_in_flight=self.max_in_flight,
-            send_buffer=self.config["send.buffer.bytes"],
-            receive_buffer=self.config["receive.buffer.bytes"],
-        )
-        conn.on_ready = self._on_connection_ready
-        conn.on_close = self._on_connection_closed
-        if self.metrics.recording:
-            conn.stats = self.metrics.node(node)
-        self.conns[node] = conn
-        try:
-            conn.connect(now)
-        except KafkaConnectionError:
-            return None
-        self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)  # type: ignore[arg-type]
-        self._masks[node] = selectors.EVENT_READ | selectors.EVENT_WRITE
-        return None
-
-    def _on_connection_ready(self, conn: BrokerConnection) -> None:
-        self._reconnect_attempts.pop(conn.node_id, None)
-        produce = conn.versions.get(ApiKey.PRODUCE, 0)
+    def _on_node_ready(self, apis: NodeApis) -> None:
+        produce = apis.versions.get(ApiKey.PRODUCE, 0)
         if produce < compression.MIN_PRODUCE_VERSION[self.codec]:
             self.fatal_error = UnsupportedVersionError(
                 f"compression.type={self.config['compression.type']} needs Produce v"
-                f"{compression.MIN_PRODUCE_VERSION[self.codec]}+, broker {conn.node_id} speaks up to v{produce}"
+                f"{compression.MIN_PRODUCE_VERSION[self.codec]}+, broker {apis.node} speaks up to v{produce}"
             )
 
-    def _on_connection_closed(self, conn: BrokerConnection, error: KafkaError) -> None:
-        if conn.sock is not None:
-            try:
-                self._selector.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
-        self._masks.pop(conn.node_id, None)
-        attempts = self._reconnect_attempts.get(conn.node_id, 0) + 1
-        self._reconnect_attempts[conn.node_id] = attempts
-        self._reconnect_at[conn.node_id] = time.monotonic() + self.reconnect_backoff(attempts)
-        if self._running:
-            log.info("connection to node %s closed: %s", conn.node_id, error)
+    def _on_disconnect(self, node: int, error: KafkaError) -> None:
         self.metadata.request_update()
 
-    def _check_connections(self, now: float) -> float:
-        """Close connections that timed out or idled; returns how soon the next may time out."""
-        soonest = 3600.0
-        for conn in list(self.conns.values()):
-            if conn.state == CLOSED:
-                continue
-            deadline = conn.deadline(self.request_timeout, self.setup_timeout, self.idle_timeout)
-            if deadline is not None:
-                soonest = min(soonest, max(deadline - now, 0.0) + 0.001)
-            if conn.timed_out(now, self.request_timeout, self.setup_timeout):
-                conn.close(KafkaConnectionError(
-                    f"node {conn.node_id} did not answer within request.timeout.ms "
-                    f"({self.request_timeout * 1000:.0f} ms) or socket.connection.setup.timeout.ms"
-                ))
-            elif (
-                self.idle_timeout > 0
-                and not conn.in_flight
-                and now - conn.last_activity > self.idle_timeout
-            ):
-                conn.close(KafkaConnectionError(f"idle connection to node {conn.node_id} closed"))
-            elif conn.node_id < 0 and self.metadata.brokers and conn.ready and not conn.in_flight:
-                conn.close(KafkaConnectionError("bootstrap connection no longer needed"))
-        return soonest
+    # Temporary bridges for TransactionManager.maintain (removed with it).
+    def _any_ready_connection(self, now: float) -> Any:
+        node = self.network.least_loaded(now)
+        return None if node is None else self.network.conns[node]
 
-    def _any_ready_connection(self, now: float) -> BrokerConnection | None:
-        """The least loaded ready connection, starting a new one if there is none."""
-        ready = [c for c in self.conns.values() if c.can_send()]
-        if ready:
-            return min(ready, key=lambda c: len(c.in_flight))
-        if any(c.state not in (CLOSED,) for c in self.conns.values()):
-            return None  # one is on its way
-        candidates = list(self.metadata.brokers)
-        # Fall back to bootstrap servers when no known broker can be reached (rebootstrap).
-        if not candidates or self._metadata_failures >= 2 * max(len(candidates), 1):
-            candidates += [-i - 1 for i in range(len(self.metadata.bootstrap))]
-        random.shuffle(candidates)
-        for node in candidates:
-            if now >= self._reconnect_at.get(node, 0.0):
-                self._connection(node, now)
-                self._metadata_failures += 1
-                return None
-        return None
+    def _connection(self, node: int, now: float) -> Any:
+        if self.network.ready(node, now):
+            return self.network.conns[node]
+        conn = self.network.conns.get(node)
+        return conn if conn is not None and conn.ready else None
+
+    def _address(self, node: int) -> tuple[str, int] | None:
+        return self.network._address(node)
+
+    @property
+    def _reconnect_attempts(self) -> dict[int, int]:
+        return self.network._reconnect_attempts
+
+    @property
+    def _reconnect_at(self) -> dict[int, float]:
+        return self.network._reconnect_at
 
     # -- metadata and producer id --------------------------------------------------------------
 
@@ -373,10 +237,10 @@ class Sender:
             return self.metadata.max_age - (now - self.metadata.updated_at)
         if now < self._metadata_retry_at:
             return self._metadata_retry_at - now
-        conn = self._any_ready_connection(now)
-        if conn is None:
-            waits = [at - now for at in self._reconnect_at.values() if at > now]
-            return min(waits) if waits else self.retry_backoff.initial or 0.05
+        node = self.network.least_loaded(now)
+        if node is None:
+            wait = self.network.next_reconnect_delay(now)
+            return wait if wait is not None else self.retry_backoff.initial or 0.05
         asked = set(self.metadata.topics_to_request())
         body = {
             "topics": [{"name": name} for name in sorted(asked)],
@@ -397,14 +261,16 @@ class Sender:
                 self.metadata.request_update()
                 self._metadata_retry_at = done + self.retry_backoff(1)
                 return
-            self._metadata_failures = 0
+            self.network.cluster_answered()
             self.metadata.update(response, done)
+            self.network.set_brokers({b.node_id: (b.host, b.port) for b in self.metadata.brokers.values()})
             if not asked.issuperset(set(self.metadata.wanted)):
                 self.metadata.request_update()  # a topic became wanted while this was in flight: ask now
             elif self.metadata.update_requested:  # some partitions have no leader yet: ask again soon
                 self._metadata_retry_at = done + self.retry_backoff.initial
 
-        conn.send(ApiKey.METADATA, body, on_response, now)
+        version = self.network.api_versions(node).version(ApiKey.METADATA)
+        self.network.send(node, ApiKey.METADATA, version, body, on_response, now)
         return 3600.0
 
     def _maintain_producer_id(self, now: float) -> float:
@@ -417,8 +283,8 @@ class Sender:
             return 3600.0
         if now < self._init_pid_retry_at:
             return self._init_pid_retry_at - now
-        conn = self._any_ready_connection(now)
-        if conn is None:
+        node = self.network.least_loaded(now)
+        if node is None:
             return 0.05
         self._init_pid_in_flight = True
 
@@ -441,7 +307,8 @@ class Sender:
             "producer_id": -1,
             "producer_epoch": -1,
         }
-        conn.send(ApiKey.INIT_PRODUCER_ID, body, on_response, now)
+        version = self.network.api_versions(node).version(ApiKey.INIT_PRODUCER_ID)
+        self.network.send(node, ApiKey.INIT_PRODUCER_ID, version, body, on_response, now)
         return 3600.0
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
@@ -466,9 +333,9 @@ class Sender:
             return count == 0
         return count < state.max_in_flight(batch.tp)
 
-    def _send_produce(self, conn: BrokerConnection, batches: list[ProducerBatch], now: float) -> None:
+    def _send_produce(self, node: int, batches: list[ProducerBatch], now: float) -> None:
         state = self.idempotence
-        version = min(conn.versions[ApiKey.PRODUCE], _MAX_PRODUCE_VERSION)
+        version = min(self.network.conns[node].versions[ApiKey.PRODUCE], _MAX_PRODUCE_VERSION)
         txn = self.txn
         if txn is not None:
             version = min(version, txn.max_produce_version)
@@ -520,12 +387,12 @@ class Sender:
         if self.metrics.recording:
             self.metrics.record_produce(batches, now)
         if self.on_request is not None:
-            self.on_request(conn.node_id, batches)
+            self.on_request(node, batches)
 
         def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
             self._on_produce_response(by_tp, response, error, names_by_id)
 
-        conn.send(ApiKey.PRODUCE, body, on_response, now, version=version, expect_response=self.acks != 0)
+        self.network.send(node, ApiKey.PRODUCE, version, body, on_response, now, expect_response=self.acks != 0)
 
     def _on_produce_response(
         self,
@@ -548,7 +415,7 @@ class Sender:
         if self.acks == 0:
             for batch in by_tp.values():
                 self._complete(batch, -1, -1, None)
-            self._written_unanswered = True
+            self.network.completed_on_write()
             return
         seen = set()
         for topic in response["responses"]:
