@@ -34,8 +34,10 @@ from josef.idempotence import IdempotenceState, add_sequence
 from josef.metadata import ClusterMetadata
 from josef.metrics import ProducerMetrics
 from josef.network import Backoff, NetworkClient, NetworkSettings, NodeApis
+from josef.producer_id import ProducerIdSource
 from josef.protocol import ApiKey
 from josef.records import HEADER_SIZE, encode_batch, estimated_size
+from josef.request_source import Request, TargetKind
 from josef.transactions import TransactionManager
 
 log = logging.getLogger("josef.sender")
@@ -79,14 +81,15 @@ class Sender:
                 retry_backoff=config["retry.backoff.ms"] / 1000,
                 retry_backoff_max=config["retry.backoff.max.ms"] / 1000,
             )
+        self.producer_ids: ProducerIdSource | None = None
+        if self.idempotence is not None and self.txn is None:
+            self.producer_ids = ProducerIdSource(self.idempotence, self.retry_backoff, self._fail_everything)
         # Without idempotence, order survives retries only with one batch per partition in flight.
         self.strict_order = self.idempotence is None and self.retries > 0
 
         self.in_flight: dict[TopicPartition, list[ProducerBatch]] = {}
         self._metadata_in_flight = False
         self._metadata_retry_at = 0.0
-        self._init_pid_in_flight = False
-        self._init_pid_retry_at = 0.0
         self.fatal_error: KafkaError | None = None
 
         self.metrics = ProducerMetrics.from_config(config)
@@ -161,8 +164,8 @@ class Sender:
             self._fail_everything(self.fatal_error)
 
         timeout = min(timeout, self._maintain_metadata(now))
-        if self.idempotence is not None and self.txn is None:
-            timeout = min(timeout, self._maintain_producer_id(now))
+        if self.producer_ids is not None:
+            timeout = min(timeout, self._maintain_producer_id(self.producer_ids, now))
 
         # Drain until nothing more may go: every trip through select() hands the GIL to the
         # application's threads and costs a wait to get it back.
@@ -184,7 +187,7 @@ class Sender:
                     drained = True
         timeout = min(timeout, next_check)
         if self.txn is not None:  # after draining: it adds the partitions the drain asked for
-            timeout = min(timeout, self.txn.maintain(self, now))
+            timeout = min(timeout, self._maintain_transaction(self.txn, now))
 
         timeout = min(timeout, self._expire(now))
         if not self.acc.sleep_until(now + timeout, batches_seen):
@@ -205,28 +208,6 @@ class Sender:
 
     def _on_disconnect(self, node: int, error: KafkaError) -> None:
         self.metadata.request_update()
-
-    # Temporary bridges for TransactionManager.maintain (removed with it).
-    def _any_ready_connection(self, now: float) -> Any:
-        node = self.network.least_loaded(now)
-        return None if node is None else self.network.conns[node]
-
-    def _connection(self, node: int, now: float) -> Any:
-        if self.network.ready(node, now):
-            return self.network.conns[node]
-        conn = self.network.conns.get(node)
-        return conn if conn is not None and conn.ready else None
-
-    def _address(self, node: int) -> tuple[str, int] | None:
-        return self.network._address(node)
-
-    @property
-    def _reconnect_attempts(self) -> dict[int, int]:
-        return self.network._reconnect_attempts
-
-    @property
-    def _reconnect_at(self) -> dict[int, float]:
-        return self.network._reconnect_at
 
     # -- metadata and producer id --------------------------------------------------------------
 
@@ -273,43 +254,67 @@ class Sender:
         self.network.send(node, ApiKey.METADATA, version, body, on_response, now)
         return 3600.0
 
-    def _maintain_producer_id(self, now: float) -> float:
-        state = self.idempotence
-        assert state is not None
+    def _maintain_producer_id(self, source: ProducerIdSource, now: float) -> float:
+        state = source.state
         if state.bump_needed and not any(self.in_flight.values()) and not self.acc.has_unknown(state.producer_epoch):
             state.bump_epoch()
             self.acc.reset_sequences()
-        if state.producer_id >= 0 or self._init_pid_in_flight:
-            return 3600.0
-        if now < self._init_pid_retry_at:
-            return self._init_pid_retry_at - now
+        request = source.next_request(now)
+        if request is None:
+            return source.poll_delay(now)
         node = self.network.least_loaded(now)
         if node is None:
             return 0.05
-        self._init_pid_in_flight = True
-
-        def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
-            self._init_pid_in_flight = False
-            if error is None and response is not None and response["error_code"]:
-                error = error_for_code(response["error_code"], "InitProducerId failed")
-            if error is not None or response is None:
-                if error is not None and not error.retriable:
-                    # e.g. CLUSTER_AUTHORIZATION_FAILED: what waits for a producer id fails now;
-                    # later sends ask again (after a backoff), as the Java client does.
-                    self._fail_everything(error)
-                self._init_pid_retry_at = time.monotonic() + self.retry_backoff(1)
-                return
-            state.set_producer_id(response["producer_id"], response["producer_epoch"])
-
-        body = {
-            "transactional_id": None,
-            "transaction_timeout_ms": 2**31 - 1,
-            "producer_id": -1,
-            "producer_epoch": -1,
-        }
-        version = self.network.api_versions(node).version(ApiKey.INIT_PRODUCER_ID)
-        self.network.send(node, ApiKey.INIT_PRODUCER_ID, version, body, on_response, now)
+        self._send_request(node, request, now)
         return 3600.0
+
+    # -- requests of the transaction manager ---------------------------------------------------
+
+    def _maintain_transaction(self, txn: TransactionManager, now: float) -> float:
+        """Fail the queued records of an aborted transaction; send the transaction manager's
+        next coordinator request if its target is ready. Returns how long the sender may sleep
+        as far as transactions are concerned."""
+        error = txn.abort_error()
+        if error is not None:
+            for batch in self.acc.abort_all():
+                if batch.base_sequence >= 0:
+                    txn.idempotence.failed(batch, error)
+                self._complete(batch, -1, -1, error)
+        while True:
+            pending = bool(self.acc.incomplete) or any(self.in_flight.values())
+            request = txn.next_request(now, batches_pending=pending)
+            if request is None:
+                return txn.poll_delay(now)
+            target = request.target
+            if target.kind is TargetKind.ANY_BROKER:
+                node = self.network.least_loaded(now)
+                if node is None:
+                    return 0.05
+            else:
+                coordinator = txn.coordinator(target)
+                assert coordinator is not None  # next_request() finds it first
+                node = coordinator.node
+                self.network.add_node(node, coordinator.host, coordinator.port)
+                if not self.network.ready(node, now):
+                    if self.network.connection_failed(node):
+                        return txn.coordinator_unreachable(target, now)
+                    retry = self.network.reconnect_delay(node, now)
+                    return max(retry, 0.01) if retry > 0 else 0.05
+            if self._send_request(node, request, now):
+                return 3600.0
+            # settled without the broker: look again
+
+    def _send_request(self, node: int, request: Request, now: float) -> bool:
+        """Build ``request`` for the ready ``node`` and send it; False if it needed no sending."""
+        built = request.build(self.network.api_versions(node))
+        if built is None:
+            return False
+        version, body = built
+        try:
+            self.network.send(node, request.api, version, body, request.on_response, now)
+        except KafkaError as exc:  # e.g. the broker does not speak the api
+            request.on_response(None, exc)
+        return True
 
     def _can_drain(self, batch: ProducerBatch) -> bool:
         """The per-partition in-flight gate (called under the accumulator lock)."""
