@@ -167,6 +167,9 @@ class Sender:
         if self.producer_ids is not None:
             timeout = min(timeout, self._maintain_producer_id(self.producer_ids, now))
 
+        # Batches past delivery.timeout.ms fail before the drain could send them.
+        timeout = min(timeout, self._expire(now))
+
         # Drain until nothing more may go: every trip through select() hands the GIL to the
         # application's threads and costs a wait to get it back.
         drained = True
@@ -189,7 +192,6 @@ class Sender:
         if self.txn is not None:  # after draining: it adds the partitions the drain asked for
             timeout = min(timeout, self._maintain_transaction(self.txn, now))
 
-        timeout = min(timeout, self._expire(now))
         if not self.acc.sleep_until(now + timeout, batches_seen):
             timeout = 0.0  # a batch was opened or filled after we looked: look again
         self.network.poll(max(timeout, 0.0))
@@ -559,12 +561,9 @@ class Sender:
         self.acc.put_back(parts)
 
     def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError, now: float) -> None:
-        if (
-            error.retriable
-            and batch.attempts < self.retries
-            and now - batch.created < self.delivery_timeout
-            and self._close_deadline != 0.0
-        ):
+        retry_allowed = error.retriable and batch.attempts < self.retries and self._close_deadline != 0.0
+        timed_out = now - batch.created >= self.delivery_timeout
+        if retry_allowed and not timed_out:
             self._retry(batch, now)
             return
         if batch.unknown and self.idempotence is not None and self._close_deadline != 0.0 and error.retriable:
@@ -574,7 +573,19 @@ class Sender:
             return
         if self.idempotence is not None and batch.base_sequence >= 0:
             self.idempotence.failed(batch, error)
+        if retry_allowed:
+            # Only delivery.timeout.ms stopped the retries: that is the outcome, as when the
+            # batch expires while queued (the last attempt's error is in the message).
+            error = self._delivery_timeout(batch, now, f"; the last attempt failed with {error!r}")
         self._complete(batch, -1, -1, error)
+
+    def _delivery_timeout(self, batch: ProducerBatch, now: float, detail: str = "") -> DeliveryTimeoutError:
+        waited = (now - batch.created) * 1000
+        return DeliveryTimeoutError(
+            f"expiring {len(batch.records)} record(s) for {batch.topic}-{batch.partition}: "
+            f"{waited:.0f} ms has passed since batch creation (delivery.timeout.ms="
+            f"{self.delivery_timeout * 1000:.0f}){detail}"
+        )
 
     def _retry(self, batch: ProducerBatch, now: float) -> None:
         self.retried_batches += 1
@@ -597,12 +608,7 @@ class Sender:
         for batch in expired:
             if self.idempotence is not None and batch.base_sequence >= 0:
                 self.idempotence.failed(batch, None)
-            waited = (now - batch.created) * 1000
-            self._complete(batch, -1, -1, DeliveryTimeoutError(
-                f"expiring {len(batch.records)} record(s) for {batch.topic}-{batch.partition}: "
-                f"{waited:.0f} ms has passed since batch creation (delivery.timeout.ms="
-                f"{self.delivery_timeout * 1000:.0f})"
-            ))
+            self._complete(batch, -1, -1, self._delivery_timeout(batch, now))
         return max(next_expiry - now, 0.0) + 0.001
 
     def _fail_everything(self, error: BaseException) -> None:
