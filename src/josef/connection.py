@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from josef import __version__
 from josef.errors import (
+    ErrorCode,
     KafkaConnectionError,
     KafkaError,
     ProtocolError,
@@ -219,9 +220,11 @@ class BrokerConnection:
     def _on_api_versions(self, response: dict[str, Any] | None, error: KafkaError | None) -> None:
         if error is not None or response is None:
             return  # the connection is closing already
-        code = response.get("error_code", 0)
-        if code == 35:  # our ApiVersions is too new: the broker listed what it speaks
-            broker_max = next((k["max_version"] for k in response["api_keys"] if k["api_key"] == 18), 0)
+        code = response.get("error_code", ErrorCode.NONE)
+        if code == ErrorCode.UNSUPPORTED_VERSION:  # our ApiVersions is too new: the broker listed what it speaks
+            broker_max = next(
+                (k["max_version"] for k in response["api_keys"] if k["api_key"] == ApiKey.API_VERSIONS), 0
+            )
             self._send_api_versions(min(broker_max, _API_VERSIONS_MAX - 1), self.last_activity)
             return
         if code:

@@ -22,6 +22,7 @@ from josef.accumulator import Accumulator, ProducerBatch, TopicPartition
 from josef.config import ProducerConfig
 from josef.errors import (
     DeliveryTimeoutError,
+    ErrorCode,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -31,7 +32,7 @@ from josef.errors import (
     error_for_code,
 )
 from josef.idempotence import IdempotenceState, add_sequence
-from josef.metadata import ClusterMetadata
+from josef.metadata import ClusterMetadata, MetadataRequests
 from josef.metrics import ProducerMetrics
 from josef.network import Backoff, NetworkClient, NetworkSettings, NodeApis
 from josef.producer_id import ProducerIdSource
@@ -44,15 +45,12 @@ log = logging.getLogger("josef.sender")
 
 # Produce v13 addresses topics by id (from Metadata v10+); older brokers get what they speak.
 _MAX_PRODUCE_VERSION = 13
-_DUPLICATE_SEQUENCE = 46
-_OUT_OF_ORDER_SEQUENCE = 45
-_MESSAGE_TOO_LARGE = 10
-_UNKNOWN_PRODUCER_ID = 59
-_INVALID_PRODUCER_EPOCH = 47
-_SEQUENCE_ERRORS = frozenset({_OUT_OF_ORDER_SEQUENCE, _UNKNOWN_PRODUCER_ID, _INVALID_PRODUCER_EPOCH})
-# Errors after which the batch may be in the log all the same: REQUEST_TIMED_OUT,
-# NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS_AFTER_APPEND, UNKNOWN_SERVER_ERROR.
-_MAYBE_WRITTEN = frozenset({7, 13, 20, -1})
+E = ErrorCode
+_SEQUENCE_ERRORS = frozenset({E.OUT_OF_ORDER_SEQUENCE_NUMBER, E.UNKNOWN_PRODUCER_ID, E.INVALID_PRODUCER_EPOCH})
+# Errors after which the batch may be in the log all the same.
+_MAYBE_WRITTEN = frozenset({
+    E.REQUEST_TIMED_OUT, E.NETWORK_EXCEPTION, E.NOT_ENOUGH_REPLICAS_AFTER_APPEND, E.UNKNOWN_SERVER_ERROR,
+})
 
 
 class Sender:
@@ -88,8 +86,7 @@ class Sender:
         self.strict_order = self.idempotence is None and self.retries > 0
 
         self.in_flight: dict[TopicPartition, list[ProducerBatch]] = {}
-        self._metadata_in_flight = False
-        self._metadata_retry_at = 0.0
+        self.metadata_requests = MetadataRequests(metadata, self.retry_backoff, self._on_metadata_update)
         self.fatal_error: KafkaError | None = None
 
         self.metrics = ProducerMetrics.from_config(config)
@@ -214,47 +211,19 @@ class Sender:
     # -- metadata and producer id --------------------------------------------------------------
 
     def _maintain_metadata(self, now: float) -> float:
-        if self._metadata_in_flight:
-            return 3600.0
-        if not self.metadata.needs_update(now):
-            return self.metadata.max_age - (now - self.metadata.updated_at)
-        if now < self._metadata_retry_at:
-            return self._metadata_retry_at - now
+        request = self.metadata_requests.next_request(now)
+        if request is None:
+            return self.metadata_requests.poll_delay(now)
         node = self.network.least_loaded(now)
         if node is None:
             wait = self.network.next_reconnect_delay(now)
             return wait if wait is not None else self.retry_backoff.initial or 0.05
-        asked = set(self.metadata.topics_to_request())
-        body = {
-            "topics": [{"name": name} for name in sorted(asked)],
-            "allow_auto_topic_creation": True,
-            "include_topic_authorized_operations": False,
-        }
-        self._metadata_in_flight = True
-        self.metadata.update_requested = False
-
-        def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
-            self._metadata_in_flight = False
-            done = time.monotonic()
-            if error is not None or response is None:
-                self.metadata.request_update()
-                self._metadata_retry_at = done + self.retry_backoff(1)
-                return
-            if response.get("error_code"):
-                self.metadata.request_update()
-                self._metadata_retry_at = done + self.retry_backoff(1)
-                return
-            self.network.cluster_answered()
-            self.metadata.update(response, done)
-            self.network.set_brokers({b.node_id: (b.host, b.port) for b in self.metadata.brokers.values()})
-            if not asked.issuperset(set(self.metadata.wanted)):
-                self.metadata.request_update()  # a topic became wanted while this was in flight: ask now
-            elif self.metadata.update_requested:  # some partitions have no leader yet: ask again soon
-                self._metadata_retry_at = done + self.retry_backoff.initial
-
-        version = self.network.api_versions(node).version(ApiKey.METADATA)
-        self.network.send(node, ApiKey.METADATA, version, body, on_response, now)
+        self._send_request(node, request, now)
         return 3600.0
+
+    def _on_metadata_update(self) -> None:
+        self.network.cluster_answered()
+        self.network.set_brokers({b.node_id: (b.host, b.port) for b in self.metadata.brokers.values()})
 
     def _maintain_producer_id(self, source: ProducerIdSource, now: float) -> float:
         state = source.state
@@ -441,10 +410,10 @@ class Sender:
     def _on_partition_response(self, batch: ProducerBatch, part: dict[str, Any], now: float) -> None:
         code = part["error_code"]
         state = self.idempotence
-        if code == 0 or code == _DUPLICATE_SEQUENCE:
+        if code == E.NONE or code == E.DUPLICATE_SEQUENCE_NUMBER:
             if state is not None:
                 state.acknowledged(batch)
-            base = part["base_offset"] if code == 0 else -1
+            base = part["base_offset"] if code == E.NONE else -1
             self._complete(batch, base, part.get("log_append_time_ms", -1), None)
             return
         message = part.get("error_message")
@@ -458,13 +427,13 @@ class Sender:
             self.metadata.set_leader(batch.tp, leader["leader_id"], leader.get("leader_epoch", -1))
         if getattr(error, "invalid_metadata", False):
             self.metadata.request_update()
-        if code == _MESSAGE_TOO_LARGE and len(batch.records) > 1:
+        if code == E.MESSAGE_TOO_LARGE and len(batch.records) > 1:
             if self.compress is not None and batch.encoded is not None and batch.raw_size:
                 ratio = (len(batch.encoded) - HEADER_SIZE) / batch.raw_size
                 self.acc.observe_compression(batch.topic, ratio, reset=True)
             self._split(batch, now)
             return
-        if code == _MESSAGE_TOO_LARGE:
+        if code == E.MESSAGE_TOO_LARGE:
             error = RecordTooLargeError(
                 f"the broker refused a record of {batch.raw_size} bytes as too large for "
                 f"{batch.topic} (message.max.bytes / max.message.bytes): {message or error}"
@@ -490,7 +459,7 @@ class Sender:
             batch.unknown = False
             self._retry(batch, now)
             return
-        if code == _OUT_OF_ORDER_SEQUENCE and state.is_consequence(batch):
+        if code == E.OUT_OF_ORDER_SEQUENCE_NUMBER and state.is_consequence(batch):
             # An earlier batch of this partition failed; this one follows once that is resent.
             self._retry(batch, now)
             return
@@ -519,7 +488,7 @@ class Sender:
         # go on under a new epoch, sequences from 0, once nothing is in flight or unresolved.
         log.info("%s for %s-%s (sequence %s): bumping the producer epoch", type(error).__name__,
                  batch.topic, batch.partition, batch.base_sequence)
-        if code == _INVALID_PRODUCER_EPOCH:
+        if code == E.INVALID_PRODUCER_EPOCH:
             state.reset_producer_id()
         else:
             state.bump_needed = True
