@@ -5,8 +5,10 @@ due, get a producer id if idempotent, ask the accumulator which leaders have sen
 drain one request's worth per ready leader, send what the transaction manager asks for,
 expire batches past ``delivery.timeout.ms``, then sleep in the
 :class:`~josef.network.NetworkClient`'s ``poll`` until a socket is ready, a batch's linger or
-backoff ends, or a user thread wakes it. Responses complete batches, or put them back for a
-retry. The sender is the only user of the network layer.
+backoff ends, or a user thread wakes it. Produce responses go to
+:class:`~josef.outcomes.BatchOutcomes`, which completes batches or puts them back for a retry.
+Metadata, producer ids and transactions are I/O-free request sources the sender asks for
+their next request. The sender is the only user of the network layer.
 """
 
 from __future__ import annotations
@@ -21,23 +23,19 @@ from josef import compression
 from josef.accumulator import Accumulator, ProducerBatch, TopicPartition
 from josef.config import ProducerConfig
 from josef.errors import (
-    DeliveryTimeoutError,
-    ErrorCode,
-    KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
-    RecordTooLargeError,
     UnsupportedVersionError,
-    error_for_code,
 )
-from josef.idempotence import IdempotenceState, add_sequence
+from josef.idempotence import IdempotenceState
 from josef.metadata import ClusterMetadata, MetadataRequests
 from josef.metrics import ProducerMetrics
 from josef.network import Backoff, NetworkClient, NetworkSettings, NodeApis
+from josef.outcomes import BatchOutcomes
 from josef.producer_id import ProducerIdSource
 from josef.protocol import ApiKey
-from josef.records import HEADER_SIZE, encode_batch, estimated_size
+from josef.records import HEADER_SIZE, encode_batch
 from josef.request_source import Request, TargetKind
 from josef.transactions import TransactionManager
 
@@ -45,12 +43,6 @@ log = logging.getLogger("josef.sender")
 
 # Produce v13 addresses topics by id (from Metadata v10+); older brokers get what they speak.
 _MAX_PRODUCE_VERSION = 13
-E = ErrorCode
-_SEQUENCE_ERRORS = frozenset({E.OUT_OF_ORDER_SEQUENCE_NUMBER, E.UNKNOWN_PRODUCER_ID, E.INVALID_PRODUCER_EPOCH})
-# Errors after which the batch may be in the log all the same.
-_MAYBE_WRITTEN = frozenset({
-    E.REQUEST_TIMED_OUT, E.NETWORK_EXCEPTION, E.NOT_ENOUGH_REPLICAS_AFTER_APPEND, E.UNKNOWN_SERVER_ERROR,
-})
 
 
 class Sender:
@@ -81,7 +73,7 @@ class Sender:
             )
         self.producer_ids: ProducerIdSource | None = None
         if self.idempotence is not None and self.txn is None:
-            self.producer_ids = ProducerIdSource(self.idempotence, self.retry_backoff, self._fail_everything)
+            self.producer_ids = ProducerIdSource(self.idempotence, self.retry_backoff, self._fail_on_producer_id)
         # Without idempotence, order survives retries only with one batch per partition in flight.
         self.strict_order = self.idempotence is None and self.retries > 0
 
@@ -97,13 +89,17 @@ class Sender:
             on_disconnect=self._on_disconnect,
             node_stats=self.metrics.node if self.metrics.recording else None,
         )
+        self.outcomes = BatchOutcomes(
+            acks=self.acks, retries=self.retries, delivery_timeout=self.delivery_timeout,
+            retry_backoff=self.retry_backoff, compress=self.compress, accumulator=accumulator,
+            metadata=metadata, metrics=self.metrics, idempotence=self.idempotence, txn=self.txn,
+            in_flight=self.in_flight, on_written=self.network.completed_on_write,
+        )
         self._running = True
         self._close_deadline: float | None = None
         self.thread = threading.Thread(target=self._run, name="josef-sender", daemon=True)
         self.requests_sent = 0
         self.batches_sent = 0
-        self.retried_batches = 0
-        self.split_batches = 0
         self.on_request: Callable[[int, list[ProducerBatch]], None] | None = None
 
     # -- control from user threads -------------------------------------------------------------
@@ -114,6 +110,14 @@ class Sender:
     def wake(self) -> None:
         """Interrupt the sender's wait (any thread)."""
         self.network.wake()
+
+    @property
+    def retried_batches(self) -> int:
+        return self.outcomes.retried_batches
+
+    @property
+    def split_batches(self) -> int:
+        return self.outcomes.split_batches
 
     @property
     def conns(self) -> dict[int, Any]:
@@ -127,6 +131,7 @@ class Sender:
 
     def force_close(self) -> None:
         self._close_deadline = 0.0
+        self.outcomes.forced = True
         self.wake()
 
     # -- the loop ------------------------------------------------------------------------------
@@ -137,7 +142,7 @@ class Sender:
                 self._run_once()
         except Exception as exc:  # a bug: never leave records hanging
             log.exception("josef sender thread crashed; failing all pending records")
-            self._fail_everything(KafkaError(f"josef sender thread crashed: {exc!r}"))
+            self.outcomes.fail_everything(KafkaError(f"josef sender thread crashed: {exc!r}"))
         finally:
             self.network.close(ProducerClosedError("producer closed"))
 
@@ -147,7 +152,7 @@ class Sender:
         timeout = 3600.0
         if self._close_deadline is not None:
             if now >= self._close_deadline:
-                self._fail_everything(KafkaTimeoutError(
+                self.outcomes.fail_everything(KafkaTimeoutError(
                     "producer closed before the record was delivered (close() timeout ran out)"
                 ))
                 self._running = False
@@ -158,14 +163,14 @@ class Sender:
             timeout = self._close_deadline - now
 
         if self.fatal_error is not None:
-            self._fail_everything(self.fatal_error)
+            self.outcomes.fail_everything(self.fatal_error)
 
         timeout = min(timeout, self._maintain_metadata(now))
         if self.producer_ids is not None:
             timeout = min(timeout, self._maintain_producer_id(self.producer_ids, now))
 
         # Batches past delivery.timeout.ms fail before the drain could send them.
-        timeout = min(timeout, self._expire(now))
+        timeout = min(timeout, self.outcomes.expire(now))
 
         # Drain until nothing more may go: every trip through select() hands the GIL to the
         # application's threads and costs a wait to get it back.
@@ -221,6 +226,11 @@ class Sender:
         self._send_request(node, request, now)
         return 3600.0
 
+    def _fail_on_producer_id(self, error: KafkaError) -> None:
+        """InitProducerId failed for good (e.g. CLUSTER_AUTHORIZATION_FAILED): what waits for
+        a producer id fails now; later sends ask again."""
+        self.outcomes.fail_everything(error)
+
     def _on_metadata_update(self) -> None:
         self.network.cluster_answered()
         self.network.set_brokers({b.node_id: (b.host, b.port) for b in self.metadata.brokers.values()})
@@ -250,7 +260,7 @@ class Sender:
             for batch in self.acc.abort_all():
                 if batch.base_sequence >= 0:
                     txn.idempotence.failed(batch, error)
-                self._complete(batch, -1, -1, error)
+                self.outcomes.complete(batch, -1, -1, error)
         while True:
             pending = bool(self.acc.incomplete) or any(self.in_flight.values())
             request = txn.next_request(now, batches_pending=pending)
@@ -366,227 +376,6 @@ class Sender:
             self.on_request(node, batches)
 
         def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
-            self._on_produce_response(by_tp, response, error, names_by_id)
+            self.outcomes.on_produce_response(by_tp, response, error, names_by_id)
 
         self.network.send(node, ApiKey.PRODUCE, version, body, on_response, now, expect_response=self.acks != 0)
-
-    def _on_produce_response(
-        self,
-        by_tp: dict[TopicPartition, ProducerBatch],
-        response: dict[str, Any] | None,
-        error: KafkaError | None,
-        names_by_id: dict[Any, str] | None = None,
-    ) -> None:
-        now = time.monotonic()
-        for batch in by_tp.values():
-            flight = self.in_flight.get(batch.tp)
-            if flight is not None and batch in flight:
-                flight.remove(batch)
-        if error is not None or response is None:
-            for batch in by_tp.values():
-                # The request may or may not have reached the log: its fate is unknown.
-                batch.unknown = self.acks != 0
-                self._retry_or_fail(batch, error or KafkaConnectionError("no response"), now)
-            return
-        if self.acks == 0:
-            for batch in by_tp.values():
-                self._complete(batch, -1, -1, None)
-            self.network.completed_on_write()
-            return
-        seen = set()
-        for topic in response["responses"]:
-            name: str = names_by_id.get(topic.get("topic_id"), "") if names_by_id else topic["name"]
-            for part in topic["partition_responses"]:
-                tp = (name, part["index"])
-                answered = by_tp.get(tp)
-                if answered is None:
-                    continue
-                seen.add(tp)
-                self._on_partition_response(answered, part, now)
-        for tp, batch in by_tp.items():
-            if tp not in seen:
-                self._retry_or_fail(batch, KafkaError(f"broker response had no result for {tp[0]}-{tp[1]}"), now)
-
-    def _on_partition_response(self, batch: ProducerBatch, part: dict[str, Any], now: float) -> None:
-        code = part["error_code"]
-        state = self.idempotence
-        if code == E.NONE or code == E.DUPLICATE_SEQUENCE_NUMBER:
-            if state is not None:
-                state.acknowledged(batch)
-            base = part["base_offset"] if code == E.NONE else -1
-            self._complete(batch, base, part.get("log_append_time_ms", -1), None)
-            return
-        message = part.get("error_message")
-        record_errors = part.get("record_errors") or []
-        if record_errors and not message:
-            message = "; ".join(f"record {e['batch_index']}: {e.get('batch_index_error_message')}"
-                                for e in record_errors)
-        error: KafkaError = error_for_code(code, message)
-        leader = part.get("current_leader")
-        if leader and leader.get("leader_id", -1) >= 0:
-            self.metadata.set_leader(batch.tp, leader["leader_id"], leader.get("leader_epoch", -1))
-        if getattr(error, "invalid_metadata", False):
-            self.metadata.request_update()
-        if code == E.MESSAGE_TOO_LARGE and len(batch.records) > 1:
-            if self.compress is not None and batch.encoded is not None and batch.raw_size:
-                ratio = (len(batch.encoded) - HEADER_SIZE) / batch.raw_size
-                self.acc.observe_compression(batch.topic, ratio, reset=True)
-            self._split(batch, now)
-            return
-        if code == E.MESSAGE_TOO_LARGE:
-            error = RecordTooLargeError(
-                f"the broker refused a record of {batch.raw_size} bytes as too large for "
-                f"{batch.topic} (message.max.bytes / max.message.bytes): {message or error}"
-            )
-        if code in _MAYBE_WRITTEN:
-            batch.unknown = True  # the broker may have appended it before giving up
-        if state is not None and code in _SEQUENCE_ERRORS:
-            self._on_sequence_error(batch, code, part, error, now)
-            return
-        self._retry_or_fail(batch, error, now)
-
-    def _on_sequence_error(
-        self, batch: ProducerBatch, code: int, part: dict[str, Any], error: KafkaError, now: float
-    ) -> None:
-        """OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH for an
-        idempotent (not transactional) producer, handled as the Java client does (KIP-360)."""
-        state = self.idempotence
-        assert state is not None
-        if batch.producer_id != state.producer_id or batch.producer_epoch != state.producer_epoch:
-            # An answer for an older epoch: send it again, stamped anew.
-            batch.base_sequence = -1
-            batch.encoded = None
-            batch.unknown = False
-            self._retry(batch, now)
-            return
-        if code == E.OUT_OF_ORDER_SEQUENCE_NUMBER and state.is_consequence(batch):
-            # An earlier batch of this partition failed; this one follows once that is resent.
-            self._retry(batch, now)
-            return
-        if self.txn is not None:
-            # No bump mid-transaction: the batch fails, and with it the transaction (abortable).
-            batch.unknown = False
-            state.failed(batch, error)
-            self._complete(batch, -1, -1, error)
-            return
-        if batch.unknown:
-            # An earlier attempt may have been written before the broker lost track of it:
-            # resending under a new epoch could store it twice, so it fails, saying why.
-            batch.unknown = False
-            state.failed(batch, error)
-            self._complete(batch, -1, -1, type(error)(
-                f"{error} after an attempt whose outcome is unknown (lost response or timeout): "
-                "the record may or may not have been written; it was not resent, to avoid a duplicate"
-            ))
-            return
-        if now - batch.created >= self.delivery_timeout:
-            state.failed(batch, error)
-            self._complete(batch, -1, -1, error)
-            return
-        # The broker has lost (UNKNOWN_PRODUCER_ID), never had (OUT_OF_ORDER_SEQUENCE_NUMBER)
-        # or no longer accepts (INVALID_PRODUCER_EPOCH) this producer's state for the partition:
-        # go on under a new epoch, sequences from 0, once nothing is in flight or unresolved.
-        log.info("%s for %s-%s (sequence %s): bumping the producer epoch", type(error).__name__,
-                 batch.topic, batch.partition, batch.base_sequence)
-        if code == E.INVALID_PRODUCER_EPOCH:
-            state.reset_producer_id()
-        else:
-            state.bump_needed = True
-        self._retry(batch, now)
-
-    def _split(self, batch: ProducerBatch, now: float) -> None:
-        """The broker refused the batch as too large: send its records again in halves (each at
-        most ``batch.size``), keeping the batch's producer id, epoch and sequence range, as the
-        Java client does (KIP-126). A single record still too large then fails alone."""
-        records = batch.records
-        target = min(self.acc.batch_size, max(batch.raw_size // 2, 1))
-        parts: list[ProducerBatch] = []
-        start = 0
-        while start < len(records):
-            size, end = 0, start
-            while end < len(records) and (end == start or size + estimated_size(records[end]) <= target):
-                size += estimated_size(records[end])
-                end += 1
-            if end - start == len(records):  # never resend the batch whole
-                end = start + max(len(records) // 2, 1)
-            part = ProducerBatch(batch.tp, batch.created)
-            part.records = records[start:end]
-            part.size = size
-            part.max_ts = max(r[0] for r in part.records)
-            part.attempts = batch.attempts
-            if batch.base_sequence >= 0:
-                part.producer_id = batch.producer_id
-                part.producer_epoch = batch.producer_epoch
-                part.base_sequence = add_sequence(batch.base_sequence, start)
-            parts.append(part)
-            start = end
-        batch.result.split(
-            [(part.result, sum(len(p.records) for p in parts[:i]), len(part.records)) for i, part in enumerate(parts)],
-            lambda: self.acc.complete(batch),
-        )
-        self.split_batches += 1
-        if self.metrics.recording:
-            self.metrics.record_split(now)
-        self.acc.put_back(parts)
-
-    def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError, now: float) -> None:
-        retry_allowed = error.retriable and batch.attempts < self.retries and self._close_deadline != 0.0
-        timed_out = now - batch.created >= self.delivery_timeout
-        if retry_allowed and not timed_out:
-            self._retry(batch, now)
-            return
-        if batch.unknown and self.idempotence is not None and self._close_deadline != 0.0 and error.retriable:
-            # It may be in the log: failing it could be a lie, and resending it under a new
-            # sequence a duplicate. Retry with the same sequence until the broker says which.
-            self._retry(batch, now)
-            return
-        if self.idempotence is not None and batch.base_sequence >= 0:
-            self.idempotence.failed(batch, error)
-        if retry_allowed:
-            # Only delivery.timeout.ms stopped the retries: that is the outcome, as when the
-            # batch expires while queued (the last attempt's error is in the message).
-            error = self._delivery_timeout(batch, now, f"; the last attempt failed with {error!r}")
-        self._complete(batch, -1, -1, error)
-
-    def _delivery_timeout(self, batch: ProducerBatch, now: float, detail: str = "") -> DeliveryTimeoutError:
-        waited = (now - batch.created) * 1000
-        return DeliveryTimeoutError(
-            f"expiring {len(batch.records)} record(s) for {batch.topic}-{batch.partition}: "
-            f"{waited:.0f} ms has passed since batch creation (delivery.timeout.ms="
-            f"{self.delivery_timeout * 1000:.0f}){detail}"
-        )
-
-    def _retry(self, batch: ProducerBatch, now: float) -> None:
-        self.retried_batches += 1
-        if self.metrics.recording:
-            self.metrics.record_retry(batch.topic, len(batch.records), now)
-        self.acc.reenqueue(batch, now, self.retry_backoff(batch.attempts + 1))
-
-    def _complete(self, batch: ProducerBatch, base_offset: int, append_time: int, error: BaseException | None) -> None:
-        if batch.result.done():
-            return
-        self.acc.complete(batch)
-        if error is not None and self.metrics.recording:
-            self.metrics.record_error(batch.topic, len(batch.records), time.monotonic())
-        if error is not None and self.txn is not None:
-            self.txn.batch_failed(error)
-        batch.result.complete(base_offset, append_time if append_time is not None else -1, error)
-
-    def _expire(self, now: float) -> float:
-        expired, next_expiry = self.acc.expire(now, self.delivery_timeout, keep_unknown=self.idempotence is not None)
-        for batch in expired:
-            if self.idempotence is not None and batch.base_sequence >= 0:
-                self.idempotence.failed(batch, None)
-            self._complete(batch, -1, -1, self._delivery_timeout(batch, now))
-        return max(next_expiry - now, 0.0) + 0.001
-
-    def _fail_everything(self, error: BaseException) -> None:
-        for batch in self.acc.abort_all():
-            self._complete(batch, -1, -1, error)
-        for flight in self.in_flight.values():
-            for batch in flight:
-                self._complete(batch, -1, -1, error)
-            flight.clear()
-        for batch in list(self.acc.incomplete):
-            self._complete(batch, -1, -1, error)
-
