@@ -37,7 +37,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from josef import __version__
 from josef.errors import (
     ErrorCode,
     KafkaConnectionError,
@@ -47,6 +46,7 @@ from josef.errors import (
     error_for_code,
 )
 from josef.protocol import ApiKey, FrameReader, decode_response, encode_request, negotiate_version
+from josef.version import __version__
 
 if TYPE_CHECKING:
     from josef.metrics import NodeStats
@@ -442,8 +442,8 @@ class BrokerConnection:
             return now - self.connect_started > setup_timeout
         return bool(self.in_flight) and now - self.in_flight[0].sent_at > request_timeout
 
-    def close(self, error: KafkaError) -> None:
-        """Close the socket and fail every request still waiting for an answer."""
+    def close(self, reason: KafkaError) -> None:
+        """Close the socket and fail every request still waiting for an answer with ``reason``."""
         if self.state == CLOSED:
             return
         was = self.state
@@ -461,11 +461,11 @@ class BrokerConnection:
         self._unanswered.clear()
         self._out.clear()
         self._reader = FrameReader()
-        log.debug("closing %r (was %s): %s", self, was, error)
+        log.debug("closing %r (was %s): %s", self, was, reason)
         for request in pending:
-            request.callback(None, error)
+            request.callback(None, reason)
         for callback in unanswered:
-            callback(None, error)
+            callback(None, reason)
         if self.on_close is not None:
-            self.on_close(self, error)
+            self.on_close(self, reason)
 

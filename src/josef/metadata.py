@@ -6,6 +6,7 @@ block (up to ``max.block.ms``) for topics they have not seen yet.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from josef.errors import BrokerError, ErrorCode, KafkaError, MetadataTimeoutError, error_for_code
 from josef.protocol import ApiKey
+from josef.protocol import types as wire
 from josef.request_source import ANY_BROKER, Target
+from josef.types import TopicPartition
 
 if TYPE_CHECKING:
+    from josef.metrics import ProducerMetrics
     from josef.network import Backoff, NodeApis
-
-TopicPartition = tuple[str, int]
 
 _FOREVER = 3600.0
 
@@ -98,6 +100,15 @@ class ClusterMetadata:
                         f"(max.block.ms){detail}"
                     )
                 self._cond.wait(remaining)
+
+    def register_metrics(self, metrics: ProducerMetrics) -> None:
+        """Expose the metadata gauges."""
+
+        def age(now: float) -> float:
+            return now - self.updated_at if self.updated_at > 0 else math.nan
+
+        metrics.register_gauge("metadata-wait-time-ns-total", lambda now: self.wait_seconds * 1e9)
+        metrics.register_gauge("metadata-age", age)
 
     # -- sender thread -------------------------------------------------------------------------
 
@@ -179,9 +190,10 @@ class ClusterMetadata:
         by_node: dict[int, list[TopicPartition]] = {}
         for name, info in self.topics.items():
             for partition, leader in enumerate(info.leaders):
-                leaders[(name, partition)] = leader
+                tp = TopicPartition(name, partition)
+                leaders[tp] = leader
                 if leader >= 0:
-                    by_node.setdefault(leader, []).append((name, partition))
+                    by_node.setdefault(leader, []).append(tp)
         self._leaders = leaders
         self._by_node = by_node
 
@@ -241,14 +253,15 @@ class _MetadataRequest:
         self.source = source
         self.asked: set[str] = set()
 
-    def build(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
+    def build(self, apis: NodeApis) -> tuple[int, wire.MetadataRequest]:
         topics = self.source.sent()
         self.asked = set(topics)
-        return apis.version(ApiKey.METADATA), {
+        body: wire.MetadataRequest = {
             "topics": [{"name": name} for name in sorted(self.asked)],
             "allow_auto_topic_creation": True,
             "include_topic_authorized_operations": False,
         }
+        return apis.version(ApiKey.METADATA), body
 
     def on_response(self, body: dict[str, Any] | None, error: KafkaError | None) -> None:
         self.source.answered(self.asked, body, error)

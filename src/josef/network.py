@@ -37,7 +37,7 @@ from josef.protocol import ApiKey
 
 if TYPE_CHECKING:
     from josef.config import ProducerConfig
-    from josef.metrics import NodeStats
+    from josef.metrics import NodeStats, ProducerMetrics
 
 log = logging.getLogger("josef.network")
 
@@ -282,11 +282,18 @@ class NetworkClient:
             raise UnsupportedVersionError(f"broker {node} does not support {api.name}")
         conn.send(api, body, on_response, now, version=version, expect_response=expect_response)
 
+    def register_metrics(self, metrics: ProducerMetrics) -> None:
+        """Expose the connection gauges (read on other threads: they iterate a snapshot)."""
+        metrics.register_gauge("requests-in-flight", lambda now: self.in_flight_count())
+        metrics.register_gauge("connection-count", lambda now: self.connection_count())
+
     def in_flight_count(self) -> int:
-        return sum(len(conn.in_flight) for conn in self.conns.values())
+        """Requests sent and not answered yet, over all connections."""
+        return sum(len(conn.in_flight) for conn in list(self.conns.values()))
 
     def connection_count(self) -> int:
-        return sum(1 for conn in self.conns.values() if conn.state != CLOSED)
+        """Open connections (in any setup stage, or ready)."""
+        return sum(1 for conn in list(self.conns.values()) if conn.state != CLOSED)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -371,11 +378,11 @@ class NetworkClient:
         # next turn ahead of it, so no request to wake is lost.
         self._wake_pending = False
 
-    def close(self, error: KafkaError | None = None) -> None:
-        """Close every connection (failing what they carry) and release the selector."""
+    def close(self, reason: KafkaError | None = None) -> None:
+        """Close every connection (failing what they carry with ``reason``) and release the selector."""
         self.closing = True
         for conn in list(self.conns.values()):
-            conn.close(error or ProducerClosedError("producer closed"))
+            conn.close(reason or ProducerClosedError("producer closed"))
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from josef.accumulator import Accumulator, ProducerBatch, TopicPartition
+from josef.accumulator import Accumulator
+from josef.batch import ProducerBatch
 from josef.errors import (
     DeliveryTimeoutError,
     ErrorCode,
@@ -28,6 +29,7 @@ from josef.metrics import ProducerMetrics
 from josef.network import Backoff
 from josef.records import HEADER_SIZE, estimated_size
 from josef.transactions import TransactionManager
+from josef.types import TopicPartition
 
 log = logging.getLogger("josef.sender")
 
@@ -101,7 +103,7 @@ class BatchOutcomes:
         for topic in response["responses"]:
             name: str = names_by_id.get(topic.get("topic_id"), "") if names_by_id else topic["name"]
             for part in topic["partition_responses"]:
-                tp = (name, part["index"])
+                tp = TopicPartition(name, part["index"])
                 answered = by_tp.get(tp)
                 if answered is None:
                     continue

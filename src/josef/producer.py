@@ -8,19 +8,40 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from itertools import repeat
+from operator import add
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
+from josef import lifecycle
 from josef.accumulator import Accumulator
+from josef.bulk import SendManyCompletion, SendManyResult, as_column, failed_future, per_record
 from josef.config import ProducerConfig
-from josef.errors import IllegalStateError, ProducerClosedError, RecordTooLargeError
-from josef.future import BatchResult, RecordFuture, RecordMetadata
+from josef.errors import (
+    IllegalStateError,
+    KafkaError,
+    ProducerClosedError,
+    ProducerForkedError,
+    RecordTooLargeError,
+)
+from josef.future import (
+    SENDER_THREADS,
+    BatchResult,
+    DeliveryCallback,
+    RecordFuture,
+    RecordMetadata,
+    on_sender_thread,
+    refuse_on_sender,
+)
 from josef.metadata import ClusterMetadata, TopicInfo
 from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
-from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, header_bytes
+from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
 from josef.sender import Sender
 from josef.serialization import normalize_headers, to_bytes
 from josef.transactions import (
@@ -31,10 +52,23 @@ from josef.transactions import (
     normalize_offsets,
     wait_for,
 )
+from josef.validation import (
+    INT64_MAX,
+    check_callback,
+    check_partition,
+    check_timestamp,
+    check_topic,
+    serialization_failed,
+)
 
 log = logging.getLogger("josef.producer")
 
+
+def _only_bytes(column: list[Any]) -> bool:
+    return set(map(type, column)) <= {bytes}
+
 _now = time.time
+_CLOSE_GRACE = 0.005  # seconds past close()'s timeout for the sender to fail what is left
 
 
 class Producer:
@@ -85,16 +119,27 @@ class Producer:
         self._sender = Sender(cfg, self._metadata, self._accumulator)
         self._accumulator.set_waker(self._sender.wake)
         self._metrics = self._sender.metrics
-        self._metrics.bind(self._accumulator, self._sender, self._metadata)
+        self._accumulator.register_metrics(self._metrics)
         self._append = self._accumulator.append
         self._closed = False
+        self._fork_error: ProducerForkedError | None = None
+        self._exit_flush_timeout = cfg["josef.exit.flush.timeout.ms"] / 1000
         self._txn = self._sender.txn
         self._sender.start()
+        SENDER_THREADS.add(self._sender.thread)
+        lifecycle.track(self)
 
     def __repr__(self) -> str:
         return f"<josef.Producer client.id={self.config['client.id']!r} {self.config!r}>"
 
     # -- sending -------------------------------------------------------------------------------
+
+    def can_send_without_blocking(self, topic: str, size: int = 0) -> bool:
+        """Whether sending ``size`` more bytes than a batch holds to ``topic`` returns at once: its metadata
+        is known and that much buffer memory is free with nobody waiting for memory (what the asyncio
+        wrapper asks before calling :meth:`send` or :meth:`send_many` on the event loop)."""
+        acc = self._accumulator
+        return topic in self._metadata.topics and acc.available >= acc.batch_size + size and not acc.waiters
 
     def send(
         self,
@@ -109,42 +154,56 @@ class Producer:
     ) -> RecordFuture:
         """Queue one record; returns at once unless metadata or buffer memory must be waited for.
 
-        Raises ``SerializationError`` or ``ValueError`` for bad input, ``MetadataTimeoutError``
-        or ``BufferExhaustedError`` after ``max.block.ms``. A record too large to ever send
+        Raises at once, before any wait, for bad input: ``TypeError`` for a type mistake,
+        ``ValueError`` for a value out of range, ``SerializationError`` naming key, value or
+        headers (see ``josef.validation``); ``MetadataTimeoutError`` or ``BufferExhaustedError``
+        after ``max.block.ms``. A record too large to ever send
         fails alone: its future and callback get ``RecordTooLargeError``.
         """
         if self._closed:
-            raise ProducerClosedError("send() after close()")
+            raise self._unusable("send")
         if self._txn is not None:
             self._txn.check_send()
+        # Everything the wire cannot carry is refused here, before any wait: nothing invalid
+        # may reach the sender thread (see josef.validation).
+        if timestamp_ms is None:
+            timestamp_ms = int(_now() * 1000)
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= INT64_MAX:
+            timestamp_ms = check_timestamp(timestamp_ms)
+        if callback is not None and not callable(callback):
+            check_callback(callback)
         # bytes pass through the default serializers without a call: the common case.
         if key is None:
             key_bytes = None
         elif type(key) is bytes and self._key_is_default:
             key_bytes = key
         else:
-            key_bytes = self._key_serializer(key)
-            if key_bytes is not None and type(key_bytes) is not bytes:
-                key_bytes = to_bytes(key_bytes)
+            try:
+                key_bytes = self._key_serializer(key)
+                if key_bytes is not None and type(key_bytes) is not bytes:
+                    key_bytes = to_bytes(key_bytes)
+            except Exception as exc:
+                raise serialization_failed("key", key, exc) from exc
         if value is None:
             value_bytes = None
         elif type(value) is bytes and self._value_is_default:
             value_bytes = value
         else:
-            value_bytes = self._value_serializer(value)
-            if value_bytes is not None and type(value_bytes) is not bytes:
-                value_bytes = to_bytes(value_bytes)
-        info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
+            try:
+                value_bytes = self._value_serializer(value)
+                if value_bytes is not None and type(value_bytes) is not bytes:
+                    value_bytes = to_bytes(value_bytes)
+            except Exception as exc:
+                raise serialization_failed("value", value, exc) from exc
+        try:
+            info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
+        except TypeError:  # unhashable: a list, a dict...
+            info = None
         if info is None:
-            if not isinstance(topic, str) or not topic:
-                raise ValueError(f"topic must be a non-empty str, got {topic!r}")
-            info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+            info = self._topic_info(check_topic(topic))
         if partition is not None:
             if type(partition) is not int or not 0 <= partition < len(info.leaders):
-                raise ValueError(
-                    f"partition {partition!r} does not exist: topic {topic!r} has {len(info.leaders)} "
-                    f"partitions (0..{len(info.leaders) - 1})"
-                )
+                partition = check_partition(partition, topic, len(info.leaders))
         elif key_bytes is not None and self._hash_keys:
             partition = (murmur2(key_bytes) & 0x7FFFFFFF) % len(info.leaders)
         elif self._choose_partition is not None:
@@ -162,10 +221,6 @@ class Producer:
         header_section = header_bytes(normalize_headers(headers)) if headers else None
         if header_section is not None:
             payload += len(header_section)
-        if timestamp_ms is None:
-            timestamp_ms = int(_now() * 1000)
-        elif type(timestamp_ms) is not int or timestamp_ms < 0:
-            raise ValueError(f"timestamp_ms must be a non-negative int (ms since the epoch), got {timestamp_ms!r}")
         if payload > self._max_payload:
             return self._fail_at_once(
                 topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
@@ -181,6 +236,27 @@ class Producer:
             value_size,
             callback,
         )
+
+    def _topic_info(self, topic: str) -> TopicInfo:
+        """A topic's partitions, waiting up to ``max.block.ms`` for its metadata, except on the
+        sender thread: there a wait would stall every delivery (and the metadata fetch itself),
+        so a send() from a delivery callback to a topic without metadata fails at once."""
+        if on_sender_thread():
+            info = self._metadata.topics.get(topic)
+            if info is not None:
+                return info
+            raise IllegalStateError(
+                f"send() to topic {topic!r} from a delivery callback: its metadata is not known yet, and "
+                "waiting for it would block the sender thread; call producer.partitions_for(topic) once "
+                "before sending to it from callbacks"
+            )
+        return self._metadata.partitions(topic, self._max_block, self._sender.wake)
+
+    def _unusable(self, op: str) -> KafkaError:
+        """Why ``op`` cannot run on a closed (or forked) producer."""
+        if self._fork_error is not None:
+            return ProducerForkedError(f"{op}(): {self._fork_error}")
+        return ProducerClosedError(f"{op}() after close()")
 
     def _custom_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
         assert self._custom_partitioner is not None
@@ -221,6 +297,263 @@ class Producer:
         result.complete(-1, -1, error)
         return future
 
+    # -- send_many: many records of one topic in one call (josef.bulk) ----------------------------
+
+    @overload
+    def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, headers: Any = None, partition: int | None = None,
+        timestamps: Any = None, callback: DeliveryCallback | None = None, per_record_futures: Literal[False] = False,
+    ) -> Future[SendManyResult]: ...
+
+    @overload
+    def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, headers: Any = None, partition: int | None = None,
+        timestamps: Any = None, callback: DeliveryCallback | None = None, per_record_futures: Literal[True],
+    ) -> list[RecordFuture]: ...
+
+    @overload
+    def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, headers: Any = None, partition: int | None = None,
+        timestamps: Any = None, callback: DeliveryCallback | None = None, per_record_futures: bool,
+    ) -> Future[SendManyResult] | list[RecordFuture]: ...
+
+    def send_many(
+        self,
+        topic: str,
+        values: Any,
+        keys: Any = None,
+        *,
+        headers: Any = None,
+        partition: int | None = None,
+        timestamps: Any = None,
+        callback: DeliveryCallback | None = None,
+        per_record_futures: bool = False,
+    ) -> Future[SendManyResult] | list[RecordFuture]:
+        """Queue many records of one topic in one call: what ``send()`` does for each, with the
+        topic's metadata looked up once and the accumulator's lock taken once per chunk of records.
+
+        ``values`` (and ``keys``, ``timestamps`` when given) have one entry per record: lists,
+        tuples, Arrow-like columns, buffers of fixed-width rows (see :func:`josef.bulk.as_column`).
+        ``headers`` is one mapping for every record, or a column of per-record headers.
+        ``partition`` (one for all) and ``callback`` (called per record, as for ``send()``) work as
+        in ``send()``, and so do partitioning, idempotence and transactions.
+
+        A bad record (one its serializer refuses, one too large, a bad timestamp or header) fails
+        alone: the others are queued. Returns one ``concurrent.futures.Future`` resolving to a
+        :class:`~josef.bulk.SendManyResult` (counts, and ``(index, exception)`` per failed
+        record) once every record is resolved; with ``per_record_futures=True``, a list with one
+        :class:`~josef.future.RecordFuture` per record instead. Raises at once (nothing queued) for
+        a bad argument (columns of unequal length, a bad topic or partition); like ``send()``, it
+        may raise ``BufferExhaustedError`` after ``max.block.ms`` (records before it are queued).
+        """
+        if self._closed:
+            raise self._unusable("send_many")
+        if self._txn is not None:
+            self._txn.check_send()
+        value_list = as_column(values, "values")
+        count = len(value_list)
+        key_list = None if keys is None else per_record(as_column(keys, "keys"), count, "keys")
+        shared_headers: bytes | None = None
+        header_list = None
+        if isinstance(headers, Mapping):
+            shared_headers = header_bytes(normalize_headers(headers)) if headers else None
+        elif headers is not None:
+            header_list = per_record(as_column(headers, "headers"), count, "headers")
+        shared_ts = -1
+        ts_list = None
+        if timestamps is None:
+            shared_ts = int(_now() * 1000)
+        elif type(timestamps) is int:
+            shared_ts = check_timestamp(timestamps, "timestamps")
+        else:
+            ts_list = per_record(as_column(timestamps, "timestamps"), count, "timestamps")
+        if callback is not None and not callable(callback):
+            check_callback(callback)
+        try:
+            info = self._metadata.topics.get(topic)
+        except TypeError:  # unhashable: a list, a dict...
+            info = None
+        if info is None:
+            info = self._topic_info(check_topic(topic))
+        num_partitions = len(info.leaders)
+        if partition is not None and (type(partition) is not int or not 0 <= partition < num_partitions):
+            partition = check_partition(partition, topic, num_partitions)
+        plain = (
+            self._value_is_default and header_list is None and ts_list is None and self._choose_partition is None
+            and (key_list is None or self._key_is_default)
+        )
+        prepared = (
+            self._prepare_plain(value_list, key_list, shared_headers, shared_ts, partition, num_partitions)
+            if plain else None
+        )
+        if prepared is not None:
+            records, sizes, key_sizes, value_sizes, parts = prepared
+            positions: list[int] | None = None
+            early: list[tuple[int, BaseException]] = []
+        else:
+            records, sizes, key_sizes, value_sizes, parts, positions, early = self._prepare_each(
+                topic, info, value_list, key_list, header_list, shared_headers, ts_list, shared_ts, partition
+            )
+        if early and self._metrics.recording:
+            self._metrics.record_error(topic, len(early), time.monotonic())
+        results, slots, futures = self._accumulator.append_many(
+            topic, info, parts, records, sizes, key_sizes, value_sizes, callback, per_record_futures
+        )
+        failed: dict[int, RecordFuture] = {}
+        if early and (callback is not None or per_record_futures):
+            failed = {i: failed_future(topic, partition, exc, callback) for i, exc in early}
+        if not per_record_futures:
+            return SendManyCompletion(topic, count, results, slots, positions, early).future
+        assert futures is not None
+        if not early:
+            return futures
+        appended = iter(futures)
+        return [failed[i] if i in failed else next(appended) for i in range(count)]
+
+    def _prepare_each(
+        self,
+        topic: str,
+        info: TopicInfo,
+        value_list: list[Any],
+        key_list: list[Any] | None,
+        header_list: list[Any] | None,
+        shared_headers: bytes | None,
+        ts_list: list[Any] | None,
+        shared_ts: int,
+        partition: int | None,
+    ) -> tuple[list[Record], list[int], list[int], list[int], list[int | None] | None, list[int] | None,
+               list[tuple[int, BaseException]]]:
+        """send_many()'s records one by one, as send() prepares one: serialized, checked, placed.
+        A record that fails is left out and reported in the last list, (index, exception)."""
+        per_partition = partition is not None or self._choose_partition is not None or (
+            key_list is not None and self._hash_keys
+        )
+        count = len(value_list)
+        num_partitions = len(info.leaders)
+        records: list[Record] = []
+        sizes: list[int] = []
+        key_sizes: list[int] = []
+        value_sizes: list[int] = []
+        parts: list[int | None] | None = [] if per_partition else None
+        positions: list[int] | None = None
+        early: list[tuple[int, BaseException]] = []
+        key_ser, value_ser = self._key_serializer, self._value_serializer
+        key_plain = self._key_is_default
+        value_plain = self._value_is_default
+        hash_keys, choose = self._hash_keys, self._choose_partition
+        max_payload = self._max_payload
+        for i in range(count):
+            try:
+                value = value_list[i]
+                if value is None or (value_plain and type(value) is bytes):
+                    value_bytes = value
+                else:
+                    try:
+                        value_bytes = value_ser(value)
+                        if value_bytes is not None and type(value_bytes) is not bytes:
+                            value_bytes = to_bytes(value_bytes)
+                    except Exception as exc:
+                        raise serialization_failed("value", value, exc) from exc
+                if value_bytes is None:
+                    value_size = -1
+                    payload = 0
+                else:
+                    payload = value_size = len(value_bytes)
+                key_bytes = None
+                key_size = -1
+                if key_list is not None:
+                    key = key_list[i]
+                    if key is not None:
+                        try:
+                            key_bytes = key if type(key) is bytes and key_plain else key_ser(key)
+                            if key_bytes is not None and type(key_bytes) is not bytes:
+                                key_bytes = to_bytes(key_bytes)
+                        except Exception as exc:
+                            raise serialization_failed("key", key, exc) from exc
+                        if key_bytes is not None:
+                            key_size = len(key_bytes)
+                            payload += key_size
+                header_section = shared_headers
+                if header_list is not None:
+                    h = header_list[i]
+                    header_section = header_bytes(normalize_headers(h)) if h else None
+                if header_section is not None:
+                    payload += len(header_section)
+                timestamp = shared_ts
+                if ts_list is not None:
+                    timestamp = ts_list[i]
+                    if timestamp is None:
+                        timestamp = int(_now() * 1000)
+                    elif type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
+                        timestamp = check_timestamp(timestamp, "timestamps")
+                if payload > max_payload:
+                    limit, name = min(
+                        (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
+                    )
+                    raise RecordTooLargeError(
+                        f"the record is {payload + RECORD_OVERHEAD + HEADER_SIZE} bytes when serialized, larger "
+                        f"than {name} ({limit}); it was not sent"
+                    )
+                if parts is not None:
+                    if partition is not None:
+                        chosen: int | None = partition
+                    elif key_bytes is not None and hash_keys:
+                        chosen = (murmur2(key_bytes) & 0x7FFFFFFF) % num_partitions
+                    elif choose is not None:
+                        chosen = choose(topic, key_bytes, value_bytes, info)
+                    else:
+                        chosen = None
+                    parts.append(chosen)
+            except Exception as exc:  # a bad record fails alone
+                early.append((i, exc))
+                if positions is None:
+                    positions = list(range(i))
+                continue
+            records.append((timestamp, key_bytes, value_bytes, header_section))
+            sizes.append(payload + FRAMING_ESTIMATE)
+            key_sizes.append(key_size)
+            value_sizes.append(value_size)
+            if positions is not None:
+                positions.append(i)
+        return records, sizes, key_sizes, value_sizes, parts, positions, early
+
+    def _prepare_plain(
+        self,
+        value_list: list[Any],
+        key_list: list[Any] | None,
+        shared_headers: bytes | None,
+        shared_ts: int,
+        partition: int | None,
+        num_partitions: int,
+    ) -> tuple[list[Record], list[int], list[int], list[int], list[int | None] | None] | None:
+        """send_many()'s records when they are all bytes and the same headers and timestamp go with
+        each: built column by column with C-level map/zip. None when a record needs the general
+        path (a value or key that is not bytes, or one too large)."""
+        if not _only_bytes(value_list) or (key_list is not None and not _only_bytes(key_list)):
+            return None
+        count = len(value_list)
+        value_sizes = list(map(len, value_list))
+        header_size = len(shared_headers) if shared_headers is not None else 0
+        keys: Any
+        if key_list is None:
+            payloads, key_sizes, keys = value_sizes, [-1] * count, repeat(None, count)
+        else:
+            key_sizes = list(map(len, key_list))
+            payloads, keys = list(map(add, value_sizes, key_sizes)), key_list
+        if count and max(payloads) + header_size > self._max_payload:
+            return None
+        records: list[Record] = list(
+            zip(repeat(shared_ts, count), keys, value_list, repeat(shared_headers, count), strict=True)
+        )
+        sizes = list(map((FRAMING_ESTIMATE + header_size).__add__, payloads))
+        parts: list[int | None] | None = None
+        if partition is not None:
+            parts = [partition] * count
+        elif key_list is not None and self._hash_keys:
+            hash_of = murmur2
+            parts = [(hash_of(key) & 0x7FFFFFFF) % num_partitions for key in key_list]
+        return records, sizes, key_sizes, value_sizes, parts
+
     def send_sync(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
         """``send()`` and wait for the result (flushing at once instead of lingering)."""
         future = self.send(topic, value, key, **kwargs)
@@ -234,25 +567,32 @@ class Producer:
         """Send everything queued now, and wait until it is delivered or failed.
 
         Returns how many of those records are still pending when ``timeout`` (seconds) runs
-        out: 0 means all of them are resolved.
+        out: 0 means all of them are resolved. Raises ``IllegalStateError`` at once when called
+        from a delivery callback with records pending (it would wait for its own thread).
         """
+        if self._fork_error is not None:
+            raise self._unusable("flush")
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        pending = self._accumulator.snapshot_incomplete()
+        pending = self._accumulator.snapshot_pending()
+        if pending and timeout != 0:
+            refuse_on_sender("Producer.flush() with records pending")
         self._accumulator.begin_flush()
         try:
-            for result in pending:
+            for result, _ in pending:
                 remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                 if not result.wait(remaining):
                     break
         finally:
             self._accumulator.end_flush()
             self._metrics.add_flush_time(time.monotonic() - started)
-        return sum(1 for result in pending if not result.done())
+        return sum(count for result, count in pending if not result.done())
 
     def partitions_for(self, topic: str) -> list[int]:
         """The topic's partition numbers (fetching metadata, up to ``max.block.ms``)."""
-        info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+        if self._fork_error is not None:
+            raise self._unusable("partitions_for")
+        info = self._topic_info(check_topic(topic))
         return list(range(len(info.leaders)))
 
     def metrics(self) -> list[Metric]:
@@ -333,6 +673,8 @@ class Producer:
             raise
 
     def _transactional(self, op: str) -> TransactionManager:
+        if self._fork_error is not None:
+            raise self._unusable(op)
         if self._txn is None:
             raise IllegalStateError(f"{op}() on a producer without transactional.id")
         if self._closed:
@@ -340,6 +682,7 @@ class Producer:
         return self._txn
 
     def _txn_wait(self, txn: TransactionManager, result: TxnResult, op: str, timeout: float | None) -> None:
+        refuse_on_sender(f"Producer.{op}()")
         started = time.monotonic()
         try:
             wait_for(txn, result, self._max_block if timeout is None else timeout, op)
@@ -348,19 +691,71 @@ class Producer:
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then stop. Records still pending when ``timeout`` (seconds)
-        runs out fail with a ``KafkaTimeoutError``; ``close()`` itself never hangs past it."""
-        if self._closed:
-            self._sender.thread.join(timeout)
+        runs out fail with a ``KafkaTimeoutError``; ``close()`` itself never hangs past it.
+
+        From a delivery callback (the sender thread) it cannot wait for that thread: as in
+        the Java client, it then closes with timeout 0 (a warning is logged) and returns."""
+        if self._fork_error is not None:
+            raise self._unusable("close")
+        started = time.monotonic()
+        thread = self._sender.thread
+        if threading.current_thread() is thread:
+            if timeout != 0:
+                log.warning(
+                    "close() called from a delivery callback (the sender thread): closing with timeout 0 "
+                    "instead of %s; records not yet delivered fail",
+                    "waiting" if timeout is None else f"{timeout} s",
+                )
+            timeout = 0.0
+        lifecycle.forget(self)
+        if not self._closed:
+            self._closed = True
+            deadline = started + (timeout if timeout is not None else 365 * 86400.0)
+            if self._txn is not None:  # an open transaction is aborted, as in the Java client
+                self._txn.abort_on_close(min(deadline, started + self._max_block))
+            self._accumulator.close()
+            self._sender.initiate_close(deadline)
+        if threading.current_thread() is thread:
             return
+        # The sender fails what is left at the deadline and stops; a hair of grace lets it.
+        thread.join(None if timeout is None else max(started + timeout - time.monotonic(), 0.0) + _CLOSE_GRACE)
+        if thread.is_alive() and timeout is not None:
+            log.warning("josef sender thread did not stop within close(%s); returning anyway", timeout)
+
+    # -- process events (see josef.lifecycle) ---------------------------------------------------
+
+    def on_fork_in_child(self, parent_pid: int) -> None:
+        """In a forked child: this copy has no sender thread; refuse every later call."""
         self._closed = True
-        deadline = time.monotonic() + (timeout if timeout is not None else 365 * 86400.0)
-        if self._txn is not None:  # an open transaction is aborted, as in the Java client
-            self._txn.abort_on_close(min(deadline, time.monotonic() + self._max_block))
-        self._accumulator.close()
-        self._sender.initiate_close(deadline)
-        self._sender.thread.join(None if timeout is None else timeout + 1.0)
-        if self._sender.thread.is_alive():
-            log.warning("josef sender thread did not stop in time")
+        self._fork_error = ProducerForkedError(
+            f"this Producer was created in process {parent_pid} and cannot be used in process "
+            f"{os.getpid()}, a child forked from it: its sender thread and connections exist only "
+            "in the parent. Create a new Producer in the child (or fork before creating producers)"
+        )
+
+    def flush_at_exit(self) -> str | None:
+        """At interpreter exit, for a producer never closed: flush for a bounded time, then
+        close; an open transaction is aborted instead (as close() does). Returns what the user
+        must hear about, if anything."""
+        if self._closed:
+            return None
+        timeout = self._exit_flush_timeout
+        exit_key = "josef.exit.flush.timeout.ms"
+        if self._txn is not None and self._txn.can_abort():
+            self.close(timeout)
+            return (
+                f"{self!r} was never closed and had a transaction open at interpreter exit: it was "
+                "aborted, its records are not visible to read_committed consumers"
+            )
+        pending = self.flush(timeout)
+        self.close(0)
+        if not pending:
+            return None
+        return (
+            f"{pending} record(s) were still undelivered at interpreter exit after a {timeout:g} s flush "
+            f"({exit_key}) and are lost: {self!r} was never closed; call close() (or use "
+            "`with Producer(...)`) before the program ends"
+        )
 
     def __enter__(self) -> Producer:
         return self

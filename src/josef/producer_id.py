@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from josef.errors import ErrorCode, KafkaError, error_for_code
 from josef.idempotence import INT32_MAX, IdempotenceState
 from josef.protocol import ApiKey
+from josef.protocol import types as wire
 from josef.request_source import ANY_BROKER, Target
 
 if TYPE_CHECKING:
@@ -42,13 +43,14 @@ class InitProducerId:
         self.transaction_timeout_ms = transaction_timeout_ms
         self.bump = bump  # with the current id and epoch: the coordinator bumps the epoch (KIP-360)
 
-    def build(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
-        return apis.version(ApiKey.INIT_PRODUCER_ID), {
+    def build(self, apis: NodeApis) -> tuple[int, wire.InitProducerIdRequest]:
+        body: wire.InitProducerIdRequest = {
             "transactional_id": self.transactional_id,
             "transaction_timeout_ms": self.transaction_timeout_ms,
             "producer_id": self.state.producer_id if self.bump else -1,
             "producer_epoch": self.state.producer_epoch if self.bump else -1,
         }
+        return apis.version(ApiKey.INIT_PRODUCER_ID), body
 
     def apply(self, body: dict[str, Any]) -> int:
         """Take the new id and epoch from a response; returns its error code (NONE: applied)."""
@@ -105,7 +107,7 @@ class _ProducerIdRequest:
         self.source = source
         self.request = InitProducerId(source.state)
 
-    def build(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
+    def build(self, apis: NodeApis) -> tuple[int, wire.InitProducerIdRequest]:
         self.source.sent()
         return self.request.build(apis)
 

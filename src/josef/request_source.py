@@ -12,6 +12,7 @@ answer (or the failure) to :meth:`Request.on_response`: the shape of the Java cl
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class Request(Protocol):
     @property
     def target(self) -> Target: ...
 
-    def build(self, apis: NodeApis) -> tuple[int, dict[str, Any]] | None:
+    def build(self, apis: NodeApis) -> tuple[int, Mapping[str, Any]] | None:
         """The version and body to send to the node ``apis`` describes, which is ready now:
         the request counts as sent from here on. None if it was settled without the broker
         (the sender then asks the source again)."""

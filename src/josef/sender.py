@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from josef import compression
-from josef.accumulator import Accumulator, ProducerBatch, TopicPartition
+from josef.accumulator import Accumulator
+from josef.batch import ProducerBatch
 from josef.config import ProducerConfig
 from josef.errors import (
     KafkaError,
@@ -38,6 +39,7 @@ from josef.protocol import ApiKey
 from josef.records import HEADER_SIZE, encode_batch
 from josef.request_source import Request, TargetKind
 from josef.transactions import TransactionManager
+from josef.types import TopicPartition
 
 log = logging.getLogger("josef.sender")
 
@@ -89,6 +91,8 @@ class Sender:
             on_disconnect=self._on_disconnect,
             node_stats=self.metrics.node if self.metrics.recording else None,
         )
+        self.network.register_metrics(self.metrics)
+        metadata.register_metrics(self.metrics)
         self.outcomes = BatchOutcomes(
             acks=self.acks, retries=self.retries, delivery_timeout=self.delivery_timeout,
             retry_backoff=self.retry_backoff, compress=self.compress, accumulator=accumulator,
@@ -118,11 +122,6 @@ class Sender:
     @property
     def split_batches(self) -> int:
         return self.outcomes.split_batches
-
-    @property
-    def conns(self) -> dict[int, Any]:
-        """The broker connections by node id (read by the metrics gauges)."""
-        return self.network.conns
 
     def initiate_close(self, deadline: float) -> None:
         """Finish what is queued and in flight, then stop; at ``deadline`` give up on the rest."""

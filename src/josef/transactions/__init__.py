@@ -16,11 +16,11 @@ from josef.transactions.state import TxnState, check_transition
 from josef.transactions.types import (
     ConsumerGroupMetadata,
     OffsetAndMetadata,
-    TopicPartition,
     TxnResult,
     normalize_group_metadata,
     normalize_offsets,
 )
+from josef.types import TopicPartition
 
 __all__ = [
     "ConsumerGroupMetadata",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from josef.errors import ErrorCode, TransactionAbortedError, TransactionAbortRequiredError, UnsupportedVersionError
@@ -17,6 +18,7 @@ from josef.errors import error_for_code as _error_for_code
 from josef.idempotence import IdempotenceState
 from josef.producer_id import InitProducerId
 from josef.protocol import ApiKey
+from josef.protocol import types as wire
 from josef.request_source import ANY_BROKER, TXN_COORDINATOR, Target, TargetKind
 from josef.transactions.state import COORDINATOR_MOVED, DRAINABLE, TxnProgress, TxnState, Verdict, classify
 from josef.transactions.types import ConsumerGroupMetadata, Offsets, TxnResult
@@ -94,7 +96,7 @@ class TxnRequest:
         coordinator took it is unknown: EndTxn is only sent, and accepted, if it did)."""
         return False
 
-    def build(self, apis: NodeApis) -> tuple[int, dict[str, Any]] | None:
+    def build(self, apis: NodeApis) -> tuple[int, Mapping[str, Any]] | None:
         with self.txn.lock:
             if not self.txn.queued(self):
                 return None  # dropped (an abort, a fatal error) since it was picked
@@ -115,7 +117,7 @@ class TxnRequest:
     def on_response(self, body: dict[str, Any] | None, error: KafkaError | None) -> None:
         self.txn.answered(self, body, error)
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]] | None:
+    def body(self, apis: NodeApis) -> tuple[int, Mapping[str, Any]] | None:
         """The version and body; None if the request was settled without the broker."""
         raise NotImplementedError
 
@@ -152,11 +154,13 @@ class FindCoordinatorRequest(TxnRequest):
     def survives_abort(self) -> bool:
         return True
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
+    def body(self, apis: NodeApis) -> tuple[int, wire.FindCoordinatorRequest]:
         version = apis.version(ApiKey.FIND_COORDINATOR)
-        if version >= 4:
-            return version, {"key_type": self.key_type, "coordinator_keys": [self.key]}
-        return version, {"key": self.key, "key_type": self.key_type}
+        body: wire.FindCoordinatorRequest = (
+            {"key_type": self.key_type, "coordinator_keys": [self.key]} if version >= 4
+            else {"key": self.key, "key_type": self.key_type}
+        )
+        return version, body
 
     def handle(self, response: dict[str, Any]) -> None:
         entry: dict[str, Any]
@@ -196,7 +200,7 @@ class InitProducerIdRequest(TxnRequest):
     def survives_abort(self) -> bool:
         return True
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
+    def body(self, apis: NodeApis) -> tuple[int, wire.InitProducerIdRequest]:
         if not self.bump:
             self.txn.decide_protocol(apis)
         return self.request.build(apis)
@@ -228,7 +232,7 @@ class AddPartitionsRequest(TxnRequest):
     def survives_abort(self) -> bool:
         return self.attempts > 0
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]] | None:
+    def body(self, apis: NodeApis) -> tuple[int, wire.AddPartitionsToTxnRequest] | None:
         progress = self.txn.progress
         if not self.partitions:  # a first attempt (a retry keeps its partitions)
             progress.new_partitions -= progress.added
@@ -240,12 +244,13 @@ class AddPartitionsRequest(TxnRequest):
         for topic, partition in sorted(self.partitions):
             topics.setdefault(topic, []).append(partition)
         pid = self.txn.idempotence
-        return apis.version(ApiKey.ADD_PARTITIONS_TO_TXN, 3), {
+        body: wire.AddPartitionsToTxnRequest = {
             "v3_and_below_transactional_id": self.txn.transactional_id,
             "v3_and_below_producer_id": pid.producer_id,
             "v3_and_below_producer_epoch": pid.producer_epoch,
             "v3_and_below_topics": [{"name": t, "partitions": p} for t, p in topics.items()],
         }
+        return apis.version(ApiKey.ADD_PARTITIONS_TO_TXN, 3), body
 
     def handle(self, response: dict[str, Any]) -> None:
         progress = self.txn.progress
@@ -291,14 +296,15 @@ class AddOffsetsRequest(TxnRequest):
     def survives_abort(self) -> bool:
         return self.attempts > 0
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
+    def body(self, apis: NodeApis) -> tuple[int, wire.AddOffsetsToTxnRequest]:
         pid = self.txn.idempotence
-        return apis.version(ApiKey.ADD_OFFSETS_TO_TXN), {
+        body: wire.AddOffsetsToTxnRequest = {
             "transactional_id": self.txn.transactional_id,
             "producer_id": pid.producer_id,
             "producer_epoch": pid.producer_epoch,
-            "group_id": self.group,
+            "group_id": self.group_metadata.group_id,
         }
+        return apis.version(ApiKey.ADD_OFFSETS_TO_TXN), body
 
     def handle(self, response: dict[str, Any]) -> None:
         code = response["error_code"]
@@ -330,13 +336,13 @@ class TxnOffsetCommitRequest(TxnRequest):
     def target(self) -> Target:
         return Target.group_coordinator(self.group_metadata.group_id)
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]]:
+    def body(self, apis: NodeApis) -> tuple[int, wire.TxnOffsetCommitRequest]:
         group = self.group_metadata
         tv2 = self.txn.tv2
         if tv2:
             self.txn.progress.touched = True  # the group coordinator adds the offsets partition
         pid = self.txn.idempotence
-        return apis.version(ApiKey.TXN_OFFSET_COMMIT, 5 if tv2 else 4), {
+        body: wire.TxnOffsetCommitRequest = {
             "transactional_id": self.txn.transactional_id,
             "group_id": group.group_id,
             "producer_id": pid.producer_id,
@@ -353,6 +359,7 @@ class TxnOffsetCommitRequest(TxnRequest):
                 for topic, parts in self.offsets.items()
             ],
         }
+        return apis.version(ApiKey.TXN_OFFSET_COMMIT, 5 if tv2 else 4), body
 
     def handle(self, response: dict[str, Any]) -> None:
         remaining: Offsets = {}
@@ -390,7 +397,7 @@ class EndTxnRequest(TxnRequest):
     def survives_abort(self) -> bool:
         return not self.commit
 
-    def body(self, apis: NodeApis) -> tuple[int, dict[str, Any]] | None:
+    def body(self, apis: NodeApis) -> tuple[int, wire.EndTxnRequest] | None:
         progress = self.txn.progress
         if not progress.touched or (progress.epoch_rejected and not self.commit):
             # The coordinator never heard of this transaction: nothing to end. (Or, v1, it
@@ -399,12 +406,13 @@ class EndTxnRequest(TxnRequest):
             self.txn.end_transaction(self, None)
             return None
         pid = self.txn.idempotence
-        return apis.version(ApiKey.END_TXN, 5 if self.txn.tv2 else 4), {
+        body: wire.EndTxnRequest = {
             "transactional_id": self.txn.transactional_id,
             "producer_id": pid.producer_id,
             "producer_epoch": pid.producer_epoch,
             "committed": self.commit,
         }
+        return apis.version(ApiKey.END_TXN, 5 if self.txn.tv2 else 4), body
 
     def handle(self, response: dict[str, Any]) -> None:
         code = response["error_code"]

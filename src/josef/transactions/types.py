@@ -8,11 +8,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 
-class TopicPartition(NamedTuple):
-    topic: str
-    partition: int
-
-
 class OffsetAndMetadata(NamedTuple):
     """An offset to commit: the next record to consume (the consumer's position)."""
 
@@ -47,9 +42,9 @@ class TxnResult:
     def wait(self, timeout: float | None) -> bool:
         return self._event.wait(timeout)
 
-    def complete(self, error: BaseException | None = None) -> None:
+    def complete(self, failure: BaseException | None = None) -> None:
         if not self._event.is_set():
-            self.error = error
+            self.error = failure
             self._event.set()
 
     def __repr__(self) -> str:
