@@ -1,15 +1,21 @@
-"""The network layer against the mock cluster: connection setup stages, the authenticator
-seam, the address book and reconnect backoff."""
+"""The network layer against the mock cluster: connection setup stages (TLS through a
+TLS-terminating proxy, the authenticator seam), the address book and reconnect backoff."""
 
 from __future__ import annotations
 
+import select
+import socket
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from josef.connection import AUTHENTICATING, READY
+from josef.connection import AUTHENTICATING, READY, TLS_HANDSHAKE
 from josef.errors import KafkaError, SaslAuthenticationFailedError
 from josef.network import Backoff, NetworkClient, NetworkSettings
 from josef.protocol import ApiKey
@@ -146,3 +152,102 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
             delay = backoff(attempts)
             assert base * 0.8 <= delay <= min(base * 1.2, 1.0)
     assert Backoff(0, 1000)(3) == 0.0
+
+
+# -- the TLS stage, through a TLS-terminating proxy in front of a mock broker ----------------------
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+class TlsProxy:
+    """Accepts TLS on 127.0.0.1 and relays the plaintext to ``target`` (one thread per connection)."""
+
+    def __init__(self, cert: Path, key: Path, target: tuple[str, int]) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.handshakes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(raw,), daemon=True).start()
+
+    def _relay(self, raw: socket.socket) -> None:
+        try:
+            client = self.context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        self.handshakes += 1
+        upstream = socket.create_connection(self.target)
+        with client, upstream:
+            while True:
+                readable, _, _ = select.select([client, upstream], [], [], 10)
+                if not readable:
+                    return
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    (upstream if source is client else client).sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_tls_stage_connects_through_a_handshake_before_api_versions(cluster: MockCluster, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    proxy = TlsProxy(cert, key, cluster.brokers[1])
+    context = ssl.create_default_context(cafile=str(cert))
+    net = NetworkClient(settings(ssl_context=context, server_hostname="localhost"), [("127.0.0.1", proxy.port)])
+    try:
+        net.ready(-1, time.monotonic())
+        states: set[str] = set()
+
+        def is_ready() -> bool:
+            states.add(net.conns[-1].state)
+            return net.ready(-1, time.monotonic())
+
+        poll_until(net, is_ready)
+        assert TLS_HANDSHAKE in states and proxy.handshakes == 1
+        answers: list[dict[str, Any] | None] = []
+        version = net.api_versions(-1).version(ApiKey.METADATA)
+        net.send(-1, ApiKey.METADATA, version, {"topics": [{"name": "t"}], "allow_auto_topic_creation": False},
+                 lambda body, error: answers.append(body), time.monotonic())
+        poll_until(net, lambda: answers)
+        assert answers[0] is not None and answers[0]["topics"][0]["name"] == "t"
+    finally:
+        net.close()
+        proxy.close()
+
+
+def test_tls_handshake_failure_closes_the_connection(cluster: MockCluster, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    proxy = TlsProxy(cert, key, cluster.brokers[1])
+    errors: list[KafkaError] = []
+    untrusting = ssl.create_default_context()  # does not trust the self-signed certificate
+    net = NetworkClient(settings(ssl_context=untrusting, server_hostname="localhost"),
+                        [("127.0.0.1", proxy.port)], on_disconnect=lambda node, error: errors.append(error))
+    try:
+        net.ready(-1, time.monotonic())
+        poll_until(net, lambda: errors)
+        assert "TLS handshake" in str(errors[0]) and "CERTIFICATE_VERIFY_FAILED" in str(errors[0])
+        assert net.connection_failed(-1)
+    finally:
+        net.close()
+        proxy.close()
