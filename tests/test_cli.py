@@ -366,3 +366,43 @@ def test_misspelled_config_key_gets_a_hint() -> None:
     result = josef("produce", "t", "-b", "127.0.0.1:9", "-X", "linger.msec=1", stdin="x\n")
     assert result.returncode == 1
     assert "linger.msec: unknown configuration key (did you mean linger.ms?)" in result.stderr
+
+
+def test_topics_alter_and_delete_checked_with_java_tools(kafka: KafkaEndpoint, request: pytest.FixtureRequest) -> None:
+    import time
+
+    name = f"cli-alter-{os.getpid()}-{request.node.name[-6:]}"
+    bs = kafka.bootstrap_servers
+
+    def java(*args: str) -> str:
+        out: str = kafka.run_tool("topics", "--bootstrap-server", bs, *args).stdout
+        return out
+
+    def eventually(check: Any, what: str) -> None:  # the broker's metadata follows the controller shortly
+        deadline = time.monotonic() + 30
+        while not check():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.2)
+
+    assert josef("topics", "create", name, "--partitions", "2", "-b", bs).returncode == 0
+    result = josef("topics", "alter", name, "--partitions", "4", "--config", "retention.ms=1234567", "-b", bs)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"Topic {name} now has 4 partitions.",
+                                          f"Updated the configuration of topic {name}."]
+    eventually(lambda: "PartitionCount: 4" in java("--describe", "--topic", name), "4 partitions")
+    eventually(lambda: "retention.ms=1234567" in java("--describe", "--topic", name), "retention.ms set")
+    ours = josef("topics", "describe", name, "-b", bs).stdout.splitlines()[0].split("\t")
+    theirs = java("--describe", "--topic", name).splitlines()[0].split("\t")
+    assert ours[:4] == theirs[:4]  # Topic, TopicId (Kafka's base64 form), PartitionCount, ReplicationFactor
+    result = josef("topics", "alter", name, "--delete-config", "retention.ms", "-b", bs)
+    assert result.returncode == 0, result.stderr
+    eventually(lambda: "retention.ms" not in java("--describe", "--topic", name), "retention.ms removed")
+    nothing = josef("topics", "alter", name, "-b", bs)
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+
+    result = josef("topics", "delete", name, "-b", bs)
+    assert result.returncode == 0 and result.stdout.strip() == f"Deleted topic {name}.", result.stderr
+    eventually(lambda: name not in java("--list").split(), "topic deleted")
+    again = josef("topics", "delete", name, "-b", bs)
+    assert again.returncode == 1 and f"topic '{name}'" in again.stderr and "UnknownTopicOrPartition" in again.stderr
+    assert josef("topics", "delete", name, "--if-exists", "-b", bs).returncode == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from josef.version import __version__
 
 # isort: split
+from josef.admin import Admin, AlterConfigOp, ConfigResource, NewTopic
 from josef.aio import AsyncProducer, AsyncRecordFuture
 from josef.errors import KafkaError
 from josef.future import RecordFuture, RecordMetadata
@@ -32,14 +33,18 @@ from josef.transactions import (
 )
 
 __all__ = [
+    "Admin",
+    "AlterConfigOp",
     "AsyncProducer",
     "AsyncRecordFuture",
     "BytesSerializer",
+    "ConfigResource",
     "ConsumerGroupMetadata",
     "IntegerSerializer",
     "JsonSerializer",
     "KafkaError",
     "LongSerializer",
+    "NewTopic",
     "OffsetAndMetadata",
     "Producer",
     "RecordFuture",

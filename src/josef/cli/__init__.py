@@ -88,6 +88,9 @@ examples:
   josef topics -b localhost:9092 list
   josef topics -b localhost:9092 create orders --partitions 6 --replication-factor 3 --config retention.ms=86400000
   josef topics -b localhost:9092 describe orders
+  josef topics -b localhost:9092 alter orders --partitions 12 --config retention.ms=3600000
+  josef topics -b localhost:9092 alter orders --delete-config retention.ms
+  josef topics -b localhost:9092 delete orders
   josef topics --mock create orders                # on an embedded mock cluster, gone when the command ends
 
 topics needs -b/--bootstrap-servers (or bootstrap.servers in -X/--config): without it, it refuses
@@ -232,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     perf.set_defaults(func=cmd_perf)
 
     topics = sub.add_parser("topics", formatter_class=fmt, epilog=TOPICS_EPILOG,
-                            help="list, create and describe topics", description="List, create and describe topics.")
+                            help="list, create, describe, alter and delete topics",
+                            description="List, create, describe, alter and delete topics (through josef.Admin).")
     tsub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
     tlist = tsub.add_parser("list", formatter_class=fmt, epilog=TOPICS_EPILOG, help="topic names, one per line")
     tlist.add_argument("--all", action="store_true", help="include internal topics")
@@ -247,8 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="partitions, leaders, replicas and ISR")
     tdescribe.add_argument("topics", nargs="*", metavar="TOPIC", help="(default: all topics)")
     tdescribe.add_argument("--all", action="store_true", help="include internal topics")
+    talter = tsub.add_parser("alter", formatter_class=fmt, epilog=TOPICS_EPILOG,
+                             help="add partitions, set or delete topic configurations")
+    talter.add_argument("topics", nargs="+", metavar="TOPIC")
+    talter.add_argument("--partitions", type=int, metavar="N", help="the new (larger) number of partitions")
+    talter.add_argument("--topic-config", dest="topic_config", action="append", metavar="KEY=VALUE",
+                        help="set a topic configuration (repeatable; --config KEY=VALUE works too)")
+    talter.add_argument("--delete-config", action="append", metavar="KEY",
+                        help="remove a topic configuration, back to the broker's default (repeatable)")
+    tdelete = tsub.add_parser("delete", formatter_class=fmt, epilog=TOPICS_EPILOG, help="delete topics")
+    tdelete.add_argument("topics", nargs="+", metavar="TOPIC")
+    tdelete.add_argument("--if-exists", action="store_true", help="no error if a topic does not exist")
     _common(topics, producer_flags=False, admin=True)
-    for p in (tlist, tcreate, tdescribe):
+    for p in (tlist, tcreate, tdescribe, talter, tdelete):
         _common(p, producer_flags=False, admin=True, inner=True)
         p.set_defaults(func=cmd_topics)
 
