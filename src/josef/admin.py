@@ -142,7 +142,7 @@ class _Call:
                 future.set_exception(error)
 
 
-def _error(code: int, message: str | None, subject: str) -> KafkaError:
+def _broker_error(code: int, message: str | None, subject: str) -> KafkaError:
     """The broker's error for ``subject``, its message saying which topic or resource it is about."""
     detail = message or str(error_for_code(code)).split(": ", 1)[-1]  # the code's own description
     return error_for_code(code, f"{subject}: {detail}")
@@ -152,7 +152,7 @@ def _set(future: Future[T], code: int, message: str | None, subject: str, value:
     if future.done():
         return
     if code:
-        future.set_exception(_error(code, message, subject))
+        future.set_exception(_broker_error(code, message, subject))
     else:
         future.set_result(value)
 
