@@ -88,6 +88,7 @@ class NetworkSettings:
     ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
     authenticator_factory: AuthenticatorFactory | None = None
+    dns_lookup: str = "use_all_dns_ips"  # client.dns.lookup
 
     @classmethod
     def from_config(cls, config: ProducerConfig) -> NetworkSettings:
@@ -100,7 +101,24 @@ class NetworkSettings:
             setup_timeout=config["socket.connection.setup.timeout.ms"] / 1000,
             idle_timeout=config["connections.max.idle.ms"] / 1000,
             reconnect_backoff=Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"]),
+            dns_lookup=config["client.dns.lookup"],
         )
+
+
+def canonical_bootstrap(servers: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """client.dns.lookup=resolve_canonical_bootstrap_servers_only: each bootstrap host becomes the
+    canonical names of its addresses (as Java does, for Kerberos); a host that does not resolve stays."""
+    out: list[tuple[str, int]] = []
+    for host, port in servers:
+        try:
+            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError:
+            infos = []
+        names = [socket.getfqdn(str(info[4][0])) for info in infos] or [host]
+        for name in names:
+            if (name, port) not in out:
+                out.append((name, port))
+    return out
 
 
 class NetworkClient:
@@ -116,6 +134,8 @@ class NetworkClient:
         node_stats: Callable[[int], NodeStats] | None = None,
     ) -> None:
         self.settings = settings
+        if settings.dns_lookup == "resolve_canonical_bootstrap_servers_only":
+            bootstrap = canonical_bootstrap(bootstrap)
         self._bootstrap = {-i - 1: address for i, address in enumerate(bootstrap)}
         self._brokers: dict[int, tuple[str, int]] = {}
         self._learned: dict[int, tuple[str, int]] = {}  # coordinators not (yet) in metadata
@@ -225,6 +245,8 @@ class NetworkClient:
             send_buffer=s.send_buffer, receive_buffer=s.receive_buffer,
             ssl_context=s.ssl_context, server_hostname=s.server_hostname,
             authenticator_factory=s.authenticator_factory,
+            # every address of the host in turn, one per failed attempt (client.dns.lookup=use_all_dns_ips)
+            address_index=self._reconnect_attempts.get(node, 0),
         )
         conn.on_ready = self._connection_ready
         conn.on_close = self._connection_closed
