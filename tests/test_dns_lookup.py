@@ -67,3 +67,22 @@ def test_resolve_canonical_bootstrap_servers_only(fake_dns: dict[str, list[str]]
             assert sorted(hosts) == expected, lookup
         finally:
             network.close()
+
+
+@pytest.mark.parametrize(("strategy", "bootstrap_tried"), [("rebootstrap", True), ("none", False)])
+def test_metadata_recovery_strategy(strategy: str, bootstrap_tried: bool) -> None:
+    """With every known broker failing, rebootstrap goes back to bootstrap.servers; none does not."""
+    config = ProducerConfig.from_user(bootstrap_servers="127.0.0.1:9", metadata_recovery_strategy=strategy)
+    network = NetworkClient(NetworkSettings.from_config(config), config["bootstrap.servers"])
+    network.set_brokers({1: ("127.0.0.1", 10), 2: ("127.0.0.1", 11)})  # nothing listens on these ports
+    tried: set[int] = set()
+    try:
+        for attempt in range(12):
+            network.least_loaded(1e9 * (attempt + 1))  # far in the future: no node is backing off
+            tried |= set(network.conns)
+            for conn in list(network.conns.values()):
+                conn.close(KafkaConnectionError("test: refused"))
+    finally:
+        network.close()
+    assert {1, 2} <= tried
+    assert (-1 in tried) is bootstrap_tried

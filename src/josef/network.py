@@ -89,6 +89,7 @@ class NetworkSettings:
     server_hostname: str | None = None
     authenticator_factory: AuthenticatorFactory | None = None
     dns_lookup: str = "use_all_dns_ips"  # client.dns.lookup
+    rebootstrap: bool = True  # metadata.recovery.strategy=rebootstrap
 
     @classmethod
     def from_config(cls, config: ProducerConfig) -> NetworkSettings:
@@ -102,6 +103,7 @@ class NetworkSettings:
             idle_timeout=config["connections.max.idle.ms"] / 1000,
             reconnect_backoff=Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"]),
             dns_lookup=config["client.dns.lookup"],
+            rebootstrap=config["metadata.recovery.strategy"] == "rebootstrap",
         )
 
 
@@ -222,7 +224,9 @@ class NetworkClient:
         if any(conn.state != CLOSED for conn in self.conns.values()):
             return None  # one is on its way
         candidates = list(self._brokers)
-        if not candidates or self._unanswered_connects >= 2 * max(len(candidates), 1):
+        if not candidates or (
+            self.settings.rebootstrap and self._unanswered_connects >= 2 * max(len(candidates), 1)
+        ):
             candidates += list(self._bootstrap)
         random.shuffle(candidates)
         for node in candidates:
