@@ -36,9 +36,7 @@ class SecureKafka(KafkaCluster):
         self.pki = pki or TestPki.create(Path(tempfile.mkdtemp(prefix="josef-pki-")))
         self.reauth_ms = reauth_ms
         self.ports: dict[str, int] = {}
-        scram = [
-            f"SCRAM-SHA-{bits}=[name={USER},password={PASSWORD}]" for bits in (256, 512)
-        ]
+        scram = [f"SCRAM-SHA-{bits}=[name={USER},password={PASSWORD}]" for bits in (256, 512)]
         format_args = [arg for item in scram for arg in ("--add-scram", item)]
         super().__init__(1, format_args=format_args, **kwargs)
 
@@ -50,16 +48,13 @@ class SecureKafka(KafkaCluster):
 
     def _properties(self, node: _Node, voters: str) -> dict[str, str]:
         props = super()._properties(node, voters)
-        self.ports = dict(zip(SECURE_LISTENERS, free_ports(len(SECURE_LISTENERS))))
+        self.ports = dict(zip(SECURE_LISTENERS, free_ports(len(SECURE_LISTENERS)), strict=True))
         extra = ",".join(f"{name}://{HOST}:{port}" for name, port in self.ports.items())
         props["listeners"] += "," + extra
         props["advertised.listeners"] += "," + extra
         props["listener.security.protocol.map"] += "," + ",".join(f"{n}:{_PROTOCOL[n]}" for n in self.ports)
         pki = self.pki
-        plain_jaas = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'user_{USER}="{PASSWORD}";'
-        )
+        plain_jaas = f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}="{PASSWORD}";'
         scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
         oauth_jaas = (
             "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "

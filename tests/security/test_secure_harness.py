@@ -9,7 +9,9 @@ from tests.harness.secure_kafka import SecureKafka, reader_config
 
 
 @pytest.mark.parametrize("listener", ["SSL", "MTLS", "SASL_SSL", "SASL_PLAINTEXT"])
-def test_confluent_kafka_produces_over_each_listener(secure_kafka: SecureKafka, secure_topic: str, listener: str) -> None:
+def test_confluent_kafka_produces_over_each_listener(
+    secure_kafka: SecureKafka, secure_topic: str, listener: str
+) -> None:
     errors: list[KafkaError] = []
     producer = Producer({**reader_config(secure_kafka, listener), "error_cb": errors.append})
     for i in range(100):
