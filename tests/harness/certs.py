@@ -105,7 +105,7 @@ class TestPki:
     key_password: str
 
     @classmethod
-    def create(cls, folder: Path, key_password: str = "client-key-password") -> TestPki:
+    def create(cls, folder: Path, key_password: str = "key-pw-canary-a83c") -> TestPki:
         folder.mkdir(parents=True, exist_ok=True)
         ca = _ca("josef test CA")
         other = _ca("josef untrusted CA")

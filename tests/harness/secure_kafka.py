@@ -24,7 +24,7 @@ from tests.harness.certs import TestPki
 from tests.harness.kafka import HOST, KafkaCluster, _Node, free_ports
 
 USER = "alice"
-PASSWORD = "alice-password"
+PASSWORD = "alice-pw-canary-51d7"  # a canary too: the suite checks it never shows up
 SECURE_LISTENERS = ("SSL", "MTLS", "BADNAME", "SASL_SSL", "SASL_PLAINTEXT")
 _PROTOCOL = {"SSL": "SSL", "MTLS": "SSL", "BADNAME": "SSL", "SASL_SSL": "SASL_SSL", "SASL_PLAINTEXT": "SASL_PLAINTEXT"}
 
