@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from josef import __version__
 from josef.errors import (
+    AuthenticationError,
     KafkaConnectionError,
     KafkaError,
     ProtocolError,
+    SslAuthenticationError,
     UnsupportedVersionError,
     error_for_code,
 )
@@ -29,12 +32,15 @@ from josef.protocol import ApiKey, FrameReader, decode_response, encode_request,
 
 if TYPE_CHECKING:
     from josef.metrics import NodeStats
+    from josef.security.settings import AuthenticatorFactory
 
 log = logging.getLogger("josef.connection")
 
 ResponseCallback = Callable[[dict[str, Any] | None, KafkaError | None], None]
 
 CONNECTING, HANDSHAKE, READY, CLOSED = "connecting", "handshake", "ready", "closed"
+TLS_HANDSHAKE, AUTHENTICATING = "tls handshake", "authenticating"
+_SETTING_UP = (CONNECTING, TLS_HANDSHAKE, HANDSHAKE, AUTHENTICATING)
 
 _API_VERSIONS_MAX = 4
 
@@ -59,6 +65,8 @@ class BrokerConnection:
         max_in_flight: int,
         send_buffer: int,
         receive_buffer: int,
+        ssl_context: ssl.SSLContext | None = None,
+        authenticator_factory: AuthenticatorFactory | None = None,
     ) -> None:
         self.node_id = node_id
         self.host = host
@@ -82,6 +90,13 @@ class BrokerConnection:
         self.on_ready: Callable[[BrokerConnection], None] | None = None
         self.on_close: Callable[[BrokerConnection, KafkaError], None] | None = None
         self.stats: NodeStats | None = None  # metrics of this broker, if recorded
+        self._ssl_context = ssl_context
+        self._tls_wants_write = False
+        self._authenticator_factory = authenticator_factory
+        self._authenticator: Any = None
+        self._reauth_at: float | None = None  # KIP-368: when to authenticate again on this socket
+        self._reauthenticating = False
+        self.reauthentications = 0
 
     def __repr__(self) -> str:
         return f"<BrokerConnection node={self.node_id} {self.host}:{self.port} {self.state}>"
@@ -93,11 +108,18 @@ class BrokerConnection:
         return self.state == READY
 
     def can_send(self) -> bool:
-        return self.state == READY and len(self.in_flight) < self.max_in_flight
+        if self.state != READY:
+            return False
+        if self._reauth_at is not None and time.monotonic() >= self._reauth_at:
+            # Re-authenticate (KIP-368) once the requests in flight are answered; none is dropped.
+            if not self.in_flight and not self._unanswered:
+                self._start_authentication(time.monotonic(), again=True)
+            return False
+        return len(self.in_flight) < self.max_in_flight
 
     @property
     def wants_write(self) -> bool:
-        return self.state == CONNECTING or bool(self._out)
+        return self.state == CONNECTING or bool(self._out) or (self.state == TLS_HANDSHAKE and self._tls_wants_write)
 
     def connect(self, now: float) -> None:
         """Start a non-blocking connect; the selector reports when it is done."""
@@ -114,6 +136,9 @@ class BrokerConnection:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
         if self._receive_buffer > 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
+        if self._ssl_context is not None:
+            # Wrapped before connecting, so the selector only ever sees this one socket object.
+            sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
         self.sock = sock
         self.state = CONNECTING
         self.connect_started = now
@@ -126,8 +151,47 @@ class BrokerConnection:
             raise KafkaConnectionError(f"connect to {self.host}:{self.port} failed: {errno.errorcode.get(code)}")
 
     def _connected(self, now: float) -> None:
+        if self._ssl_context is not None:
+            self.state = TLS_HANDSHAKE
+            self._tls_handshake(now)
+            return
         self.state = HANDSHAKE
         self._send_api_versions(_API_VERSIONS_MAX, now)
+
+    def _tls_handshake(self, now: float) -> None:
+        """One non-blocking step of the TLS handshake; selector events drive the next."""
+        assert isinstance(self.sock, ssl.SSLSocket)
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._tls_wants_write = False
+            return
+        except ssl.SSLWantWriteError:
+            self._tls_wants_write = True
+            return
+        except (ssl.SSLError, OSError) as exc:
+            self.close(self._tls_error(exc))
+            return
+        self._tls_wants_write = False
+        self.last_activity = now
+        self.state = HANDSHAKE
+        self._send_api_versions(_API_VERSIONS_MAX, now)
+
+    def _tls_error(self, exc: OSError) -> KafkaError:
+        where = f"node {self.node_id} ({self.host}:{self.port})"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            problem = exc.verify_message or str(exc.reason)
+            if "hostname" in problem.lower() or "ip address mismatch" in problem.lower():
+                hint = (f"the broker's certificate does not name {self.host}; fix the certificate or the address, "
+                        'or set ssl.endpoint.identification.algorithm="" to skip the name check')
+            else:
+                hint = "the broker's certificate is not signed by a CA in the truststore (ssl.truststore.*)"
+            return SslAuthenticationError(
+                f"TLS handshake with {where} failed: certificate verify failed: {problem}: {hint}"
+            )
+        if isinstance(exc, ssl.SSLError) and "alert" in str(exc.reason or "").lower():
+            return SslAuthenticationError(f"TLS handshake with {where} failed: the broker refused it: {exc.reason}")
+        return KafkaConnectionError(f"TLS handshake with {where} failed: {exc}")
 
     def _send_api_versions(self, version: int, now: float) -> None:
         body = {"client_software_name": "josef", "client_software_version": __version__}
@@ -159,9 +223,61 @@ class BrokerConnection:
                 "(Kafka 2.1 or newer is required)"
             ))
             return
+        if self._authenticator_factory is not None:
+            self._start_authentication(self.last_activity, again=False)
+            return
+        self._become_ready()
+
+    def _become_ready(self) -> None:
         self.state = READY
         if self.on_ready is not None:
             self.on_ready(self)
+
+    # -- SASL ----------------------------------------------------------------------------------
+
+    def _start_authentication(self, now: float, *, again: bool) -> None:
+        assert self._authenticator_factory is not None
+        self.state = AUTHENTICATING
+        self._reauth_at = None
+        try:
+            self._authenticator = self._authenticator_factory(self.versions)
+        except KafkaError as exc:
+            self.close(exc)
+            return
+        self._reauthenticating = again
+        if again:
+            self.connect_started = now  # the setup timeout bounds the re-authentication too
+        self._authenticate(now)
+
+    def _authenticate(self, now: float) -> None:
+        """Send the authenticator's next request, or finish once it is done."""
+        auth = self._authenticator
+        step = auth.next_request()
+        if step is not None:
+            api, version, body = step
+
+            def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
+                if error is not None or response is None:
+                    return  # closing already
+                try:
+                    auth.on_response(api, response)
+                except AuthenticationError as exc:
+                    self.close(exc)
+                    return
+                self._authenticate(self.last_activity)
+
+            self._enqueue(api, version, body, on_response, now, handshake=True)
+            return
+        if not auth.done:
+            return  # waiting for the broker's answer
+        self._reauth_at = auth.reauthenticate_at(time.monotonic())
+        if self._reauthenticating:
+            self.reauthentications += 1
+            log.debug("node %s re-authenticated (%s)", self.node_id, auth.mechanism)
+            self.state = READY
+            return
+        log.debug("node %s authenticated (%s)", self.node_id, auth.mechanism)
+        self._become_ready()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -207,11 +323,11 @@ class BrokerConnection:
 
     def flush(self, now: float) -> None:
         """Write as much queued output as the socket takes."""
-        if not self._out or self.sock is None or self.state == CONNECTING:
+        if not self._out or self.sock is None or self.state in (CONNECTING, TLS_HANDSHAKE):
             return
         try:
             sent = self.sock.send(self._out)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return
         except OSError as exc:
             self.close(KafkaConnectionError(f"write to node {self.node_id} failed: {exc}"))
@@ -239,13 +355,27 @@ class BrokerConnection:
                 ))
                 return
             self._connected(now)
+        elif self.state == TLS_HANDSHAKE:
+            self._tls_handshake(now)
         self.flush(now)
 
     def on_readable(self, now: float) -> None:
         assert self.sock is not None
+        if self.state == TLS_HANDSHAKE:
+            self._tls_handshake(now)
+            if self.state != HANDSHAKE:
+                return
+            self.flush(now)
         try:
             data = self.sock.recv(1 << 20)
-        except (BlockingIOError, InterruptedError):
+            if isinstance(self.sock, ssl.SSLSocket):
+                # Decrypted bytes already buffered in the TLS layer never make the socket readable again.
+                while self.sock.pending():
+                    data += self.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except ssl.SSLError as exc:
+            self.close(self._tls_error(exc))
             return
         except OSError as exc:
             self.close(KafkaConnectionError(f"read from node {self.node_id} failed: {exc}"))
@@ -283,7 +413,7 @@ class BrokerConnection:
 
     def deadline(self, request_timeout: float, setup_timeout: float, idle_timeout: float) -> float | None:
         """When this connection times out (setup, oldest request, or idleness) if nothing happens."""
-        if self.state in (CONNECTING, HANDSHAKE):
+        if self.state in _SETTING_UP:
             return self.connect_started + setup_timeout
         if self.in_flight:
             return self.in_flight[0].sent_at + request_timeout
@@ -292,7 +422,7 @@ class BrokerConnection:
         return None
 
     def timed_out(self, now: float, request_timeout: float, setup_timeout: float) -> bool:
-        if self.state in (CONNECTING, HANDSHAKE):
+        if self.state in _SETTING_UP:
             return now - self.connect_started > setup_timeout
         return bool(self.in_flight) and now - self.in_flight[0].sent_at > request_timeout
 

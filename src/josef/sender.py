@@ -23,12 +23,14 @@ from josef.accumulator import Accumulator, ProducerBatch, TopicPartition
 from josef.config import ProducerConfig
 from josef.connection import CLOSED, BrokerConnection
 from josef.errors import (
+    AuthenticationError,
     DeliveryTimeoutError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
     RecordTooLargeError,
+    SslAuthenticationError,
     UnsupportedVersionError,
     error_for_code,
 )
@@ -284,6 +286,8 @@ class Sender:
             max_in_flight=self.max_in_flight,
             send_buffer=self.config["send.buffer.bytes"],
             receive_buffer=self.config["receive.buffer.bytes"],
+            ssl_context=self.config.security.ssl_context,
+            authenticator_factory=self.config.security.authenticator_factory(),
         )
         conn.on_ready = self._on_connection_ready
         conn.on_close = self._on_connection_closed
@@ -317,7 +321,11 @@ class Sender:
         attempts = self._reconnect_attempts.get(conn.node_id, 0) + 1
         self._reconnect_attempts[conn.node_id] = attempts
         self._reconnect_at[conn.node_id] = time.monotonic() + self.reconnect_backoff(attempts)
-        if self._running:
+        if isinstance(error, (AuthenticationError, SslAuthenticationError)):
+            # Trying again gives the same answer: callers waiting for metadata get the error now.
+            log.error("connection to node %s refused: %s", conn.node_id, error)
+            self.metadata.fail_waiters(error)
+        elif self._running:
             log.info("connection to node %s closed: %s", conn.node_id, error)
         self.metadata.request_update()
 

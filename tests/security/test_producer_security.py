@@ -256,7 +256,7 @@ def _reauth_run(secure_kafka: SecureKafka, topic: str, seconds: float) -> tuple[
 def conn_reauths(producer: josef.Producer) -> list[int]:
     sender = producer._sender
     network = getattr(sender, "network", None) or getattr(sender, "_network", None)
-    conns = network.conns.values() if network is not None else sender.connections.values()
+    conns = (network or sender).conns.values()
     return [getattr(conn, "reauthentications", 0) for conn in conns]
 
 
