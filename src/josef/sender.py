@@ -325,6 +325,8 @@ class Sender:
             # Trying again gives the same answer: callers waiting for metadata get the error now.
             log.error("connection to node %s refused: %s", conn.node_id, error)
             self.metadata.fail_waiters(error)
+            if self.txn is not None:
+                self.txn.authentication_failed(error)
         elif self._running:
             log.info("connection to node %s closed: %s", conn.node_id, error)
         self.metadata.request_update()

@@ -659,6 +659,13 @@ class TransactionManager:
                     self._epoch_rejected = True
                 self._abortable(error)
 
+    def authentication_failed(self, error: BaseException) -> None:
+        """A broker refused our credentials or TLS: requests waiting for a connection cannot
+        succeed, so they fail (fatally, as in the Java client) instead of waiting out their timeout."""
+        with self._lock:
+            if self._queue or self._in_flight is not None or (self._pending is not None and not self._pending.done()):
+                self._fatal(error)
+
     def maintain(self, sender: Sender, now: float) -> float:
         """One turn of the sender loop: send at most one coordinator request. Returns how
         long the sender may sleep as far as transactions are concerned."""

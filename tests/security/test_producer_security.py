@@ -235,6 +235,19 @@ def test_wrong_password_delivery_callback_and_error_text(secure_kafka: SecureKaf
         assert canary not in str(error) and canary not in repr(error)
 
 
+def test_wrong_password_fails_init_transactions(secure_kafka: SecureKafka) -> None:
+    config = {
+        **mode_config(secure_kafka, "sasl-scram-512-txn"), "transactional.id": "wrong-pw-txn",
+        "sasl.jaas.config": SCRAM_JAAS.replace(PASSWORD, "wrong"), "max.block.ms": 20000,
+    }  # fmt: skip
+    started = time.monotonic()
+    with josef.Producer(config) as producer:
+        with pytest.raises(SaslAuthenticationFailedError):
+            producer.init_transactions()
+        assert time.monotonic() - started < 10  # the refusal, not max.block.ms
+        producer.close(1)
+
+
 def _reauth_run(secure_kafka: SecureKafka, topic: str, seconds: float) -> tuple[int, int]:
     """Produce for ``seconds`` over SCRAM; (records, re-authentications seen in the logs)."""
     failures: list[BaseException] = []
