@@ -248,11 +248,13 @@ def test_wrong_password_fails_init_transactions(secure_kafka: SecureKafka) -> No
         producer.close(1)
 
 
-def _reauth_run(secure_kafka: SecureKafka, topic: str, seconds: float) -> tuple[int, int]:
-    """Produce for ``seconds`` over SCRAM; (records, re-authentications seen in the logs)."""
+def _reauth_run(
+    secure_kafka: SecureKafka, topic: str, seconds: float, mode: str = "sasl-scram-256", **extra: Any
+) -> tuple[int, int]:
+    """Produce for ``seconds``; (records, re-authentications counted by the connections)."""
     failures: list[BaseException] = []
     sent = 0
-    config = {**mode_config(secure_kafka, "sasl-scram-256"), "linger.ms": 5}
+    config = {**mode_config(secure_kafka, mode), "linger.ms": 5, **extra}
     with josef.Producer(config) as producer:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -277,6 +279,23 @@ def test_reauthentication_keeps_records_flowing(secure_kafka: SecureKafka, secur
     assert secure_kafka.reauth_ms == 10000
     sent, reauths = _reauth_run(secure_kafka, secure_topic, 25)
     assert reauths >= 2, reauths
+    assert_read_back(secure_kafka, secure_topic, sent, "reauth")
+
+
+def test_oauthbearer_token_refresh_with_reauthentication(secure_kafka: SecureKafka, secure_topic: str) -> None:
+    """Tokens living 15 s: the broker's session ends with the token, re-authentication fetches a new one."""
+    tokens: list[float] = []
+
+    def short_lived() -> tuple[str, float]:
+        token, expires = unsecured_jwt("alice", 15)
+        tokens.append(expires)
+        return token, expires
+
+    sent, reauths = _reauth_run(
+        secure_kafka, secure_topic, 30, "oauth-callback", **{"sasl.oauthbearer.token.callback": short_lived}
+    )
+    assert reauths >= 2, reauths
+    assert len(tokens) >= 2, tokens
     assert_read_back(secure_kafka, secure_topic, sent, "reauth")
 
 
