@@ -240,7 +240,7 @@ class BrokerConnection:
         self.state = AUTHENTICATING
         self._reauth_at = None
         try:
-            self._authenticator = self._authenticator_factory(self.versions)
+            self._authenticator = self._authenticator_factory(self.host, self.versions)
         except KafkaError as exc:
             self.close(exc)
             return

@@ -54,7 +54,7 @@ def test_confluent_cloud_librdkafka_config_works_unchanged() -> None:
         "security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN",
         "sasl.username": "KEY", "sasl.password": CANARY,
     })  # fmt: skip
-    auth = cfg.security.authenticator_factory()(VERSIONS)
+    auth = cfg.security.authenticator_factory()("127.0.0.1", VERSIONS)
     auth.next_request()
     auth.on_response(ApiKey.SASL_HANDSHAKE, {"error_code": 0})
     assert auth.next_request()[2]["auth_bytes"] == b"\0KEY\0" + CANARY.encode()  # type: ignore[index]
@@ -151,7 +151,7 @@ def test_oauthbearer_unsecured_from_jaas_and_callback() -> None:
     jaas = ('org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required '
             'unsecuredLoginStringClaim_sub="alice" unsecuredLoginExtension_traceId="7";')  # fmt: skip
     cfg = make(**{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "OAUTHBEARER", "sasl.jaas.config": jaas})
-    auth = cfg.security.authenticator_factory()(VERSIONS)
+    auth = cfg.security.authenticator_factory()("127.0.0.1", VERSIONS)
     auth.next_request()
     auth.on_response(ApiKey.SASL_HANDSHAKE, {"error_code": 0})
     message = auth.next_request()[2]["auth_bytes"]  # type: ignore[index]

@@ -59,7 +59,8 @@ _PLAIN_OPTIONS = {"username", "password"}
 _SCRAM_OPTIONS = {"username", "password", "tokenauth"}
 _OIDC_OPTIONS = {"clientId", "clientSecret", "scope"}
 
-AuthenticatorFactory = Callable[[Mapping[int, int]], SaslAuthenticator]
+#: ``factory(host, versions)``: one authenticator per connection (and per re-authentication).
+AuthenticatorFactory = Callable[[str, Mapping[int, int]], SaslAuthenticator]
 
 
 @dataclass(frozen=True, repr=False)
@@ -86,7 +87,7 @@ class SecuritySettings:
         new_mechanism = self._new_mechanism
         if new_mechanism is None:
             return None
-        return lambda versions: SaslAuthenticator(new_mechanism(), versions)
+        return lambda host, versions: SaslAuthenticator(new_mechanism(), versions)
 
     @classmethod
     def from_config(
