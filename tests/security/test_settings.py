@@ -169,3 +169,12 @@ def test_oauthbearer_unsecured_from_jaas_and_callback() -> None:
     assert isinstance(mech, OAuthBearerMechanism) and b"callback-token" in (mech.step(None) or b"")
     cfg.security._new_mechanism()
     assert len(calls) == 1  # cached until its refresh time
+
+
+def test_pem_text_keystore_with_wrong_key_password(pki: TestPki) -> None:
+    with pytest.raises(ValueError, match="ssl.keystore.key: cannot read the private key") as info:
+        make(**{
+            "security.protocol": "SSL", "ssl.keystore.certificate.chain": pki.client_cert.read_text(),
+            "ssl.keystore.key": pki.client_key.read_text(), "ssl.key.password": CANARY,
+        })  # fmt: skip
+    assert CANARY not in str(info.value)

@@ -174,8 +174,9 @@ def _load_keystore(ctx: ssl.SSLContext, tls: TlsSettings) -> None:
     if tls.keystore_certificate_chain:
         if not tls.keystore_key:
             raise ValueError("ssl.keystore.certificate.chain: needs ssl.keystore.key")
-        with _private_file(tls.keystore_key + "\n" + tls.keystore_certificate_chain) as path:
-            _load_chain(ctx, path, None, tls.key_password, key="ssl.keystore.key")
+        given_key, given_password = _reencrypted(tls.keystore_key, tls.key_password)
+        with _private_file(given_key + "\n" + tls.keystore_certificate_chain) as tmp_path:
+            _load_chain(ctx, tmp_path, None, given_password, key="ssl.keystore.key")
         return
     assert tls.keystore_location is not None
     path = _readable("ssl.keystore.location", tls.keystore_location)
@@ -243,6 +244,27 @@ def _read_pkcs12(
     ).decode()
     cert_pem = loaded.cert.certificate.public_bytes(pem).decode() if loaded.cert else None
     return key_pem, cert_pem, certs
+
+
+def _reencrypted(key_pem: str, password: str | None) -> tuple[str, str | None]:
+    """The key encrypted with a one-time password (so no plain key is written to disk), when
+    ``cryptography`` is installed; otherwise the key as given."""
+    try:
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        return key_pem, password
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password.encode() if password else None)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "ssl.keystore.key: cannot read the private key (not PEM, or a wrong or missing ssl.key.password)"
+        ) from None
+    one_time = secrets.token_hex(16)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(one_time.encode()),
+    )  # fmt: skip
+    return encrypted.decode(), one_time
 
 
 @contextmanager
