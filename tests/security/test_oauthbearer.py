@@ -150,3 +150,11 @@ def test_client_credentials_need_id_and_secret() -> None:
         ClientCredentialsTokenProvider("https://idp.example/token", "id", None)
     with pytest.raises(ValueError, match="scheme"):
         ClientCredentialsTokenProvider("ftp://idp.example/token", "id", "s")
+
+
+def test_a_failing_callback_becomes_an_authentication_error() -> None:
+    def broken() -> tuple[str, float]:
+        raise RuntimeError("signer unavailable")
+
+    with pytest.raises(SaslAuthenticationFailedError, match="RuntimeError: signer unavailable"):
+        TokenCache(CallbackTokenProvider(broken)).token()

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from josef.errors import SaslAuthenticationFailedError
+from josef.errors import KafkaError, SaslAuthenticationFailedError
 
 Token = tuple[str, float]
 
@@ -224,7 +224,14 @@ class TokenCache:
         with self._lock:
             now = self._clock()
             if self._token is None or now >= self._refresh_at:
-                token, expires = self._provider()
+                try:
+                    token, expires = self._provider()
+                except KafkaError:
+                    raise
+                except Exception as exc:  # a user callback's own failure must not kill the sender thread
+                    raise SaslAuthenticationFailedError(
+                        f"OAUTHBEARER: getting a token failed: {type(exc).__name__}: {str(exc)[:200]}"
+                    ) from exc
                 if not token:
                     raise SaslAuthenticationFailedError("OAUTHBEARER: the token provider returned an empty token")
                 self.fetches += 1
