@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from josef import __version__
 from josef.errors import (
-    AuthenticationError,
     KafkaConnectionError,
     KafkaError,
     ProtocolError,
@@ -261,7 +260,7 @@ class BrokerConnection:
                     return  # closing already
                 try:
                     auth.on_response(api, response)
-                except AuthenticationError as exc:
+                except KafkaError as exc:
                     self.close(exc)
                     return
                 self._authenticate(self.last_activity)
