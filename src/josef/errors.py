@@ -14,6 +14,7 @@
     ├── SerializationError              a key/value serializer failed
     ├── ProducerClosedError             the producer is closed
     ├── IllegalStateError               API misuse, e.g. a transactional call in the wrong state
+    │   └── ProducerForkedError         a producer used in a child process after os.fork()
     └── BrokerError                     a broker answered with an error code (code, name, description, ...)
         ├── InvalidMetadataError        stale metadata: refresh, then retry (3, 5, 6, 13, 56, 74, 100, ...)
         ├── CoordinatorError            find the coordinator again, then retry (14, 15, 16)
@@ -88,7 +89,10 @@ class RecordTooLargeError(KafkaError):
 
 
 class SerializationError(KafkaError):
-    """A key or value serializer raised."""
+    """A key, value or header could not be turned into bytes; ``field`` says which when known
+    ("key", "value" or "headers")."""
+
+    field: str | None = None
 
 
 class ProducerClosedError(KafkaError):
@@ -97,6 +101,11 @@ class ProducerClosedError(KafkaError):
 
 class IllegalStateError(KafkaError):
     """The API was used in a state that does not allow it (e.g. commit without a transaction)."""
+
+
+class ProducerForkedError(IllegalStateError):
+    """A producer was used in a child process after ``os.fork()``: its sender thread and
+    connections live only in the parent. Create a new producer in the child."""
 
 
 class BrokerError(KafkaError):
@@ -1539,6 +1548,7 @@ __all__ = [
     "PrincipalDeserializationFailureError",
     "ProducerClosedError",
     "ProducerFencedError",
+    "ProducerForkedError",
     "ProtocolError",
     "ReassignmentInProgressError",
     "RebalanceInProgressError",
