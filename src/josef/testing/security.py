@@ -23,14 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.protocol import ApiKey
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}
 _ITERATIONS = 4096
-#: Error codes a broker answers SASL requests with.
-UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE, SASL_AUTHENTICATION_FAILED = 33, 34, 58
+UNSUPPORTED_SASL_MECHANISM = ErrorCode.UNSUPPORTED_SASL_MECHANISM
+ILLEGAL_SASL_STATE = ErrorCode.ILLEGAL_SASL_STATE
+SASL_AUTHENTICATION_FAILED = ErrorCode.SASL_AUTHENTICATION_FAILED
 _FAILED = "Authentication failed: Invalid username or password"
 
 
@@ -130,7 +132,7 @@ class SaslSession:
             return {"error_code": UNSUPPORTED_SASL_MECHANISM, "mechanisms": enabled}
         # A handshake on an authenticated connection starts a re-authentication (KIP-368).
         self._mechanism, self._scram = mechanism, None
-        return {"error_code": 0, "mechanisms": enabled}
+        return {"error_code": ErrorCode.NONE, "mechanisms": enabled}
 
     def _fail(self, message: str = _FAILED) -> dict[str, Any]:
         self.close_after_reply = True
@@ -142,7 +144,7 @@ class SaslSession:
             return self._fail("Cannot change principals during re-authentication")
         self.authenticated, self.principal, self._mechanism = True, user, None
         return {
-            "error_code": 0, "error_message": None, "auth_bytes": reply,
+            "error_code": ErrorCode.NONE, "error_message": None, "auth_bytes": reply,
             "session_lifetime_ms": self._security.session_lifetime_ms,
         }  # fmt: skip
 
@@ -179,7 +181,10 @@ class SaslSession:
         server_nonce = nonce + secrets.token_urlsafe(18)
         server_first = f"r={server_nonce},s={base64.b64encode(credential.salt).decode()},i={_ITERATIONS}"
         self._scram = (user, server_nonce, f"{bare},{server_first}", credential)
-        return {"error_code": 0, "error_message": None, "auth_bytes": server_first.encode(), "session_lifetime_ms": 0}
+        return {
+            "error_code": ErrorCode.NONE, "error_message": None, "auth_bytes": server_first.encode(),
+            "session_lifetime_ms": 0,
+        }  # fmt: skip
 
     def _scram_final(self, mechanism: str, data: bytes) -> dict[str, Any]:
         assert self._scram is not None
