@@ -22,7 +22,13 @@ connection, after ApiVersions, with the negotiated api versions, and returns an 
 * ``on_response(api, body)``: the response to that request; raises
   :class:`~josef.errors.AuthenticationError` (a ``KafkaError``) on failure, which closes the
   connection with that error;
-* ``done`` (a property): authentication succeeded; the connection becomes READY.
+* ``done`` (a property): authentication succeeded; the connection becomes READY;
+* optionally ``reauthenticate_at(now) -> float | None``: when the broker's session ends
+  (KIP-368). The connection then stops taking requests, waits for those in flight, and runs a
+  fresh authenticator on the same socket (``reauthentications`` counts them).
+
+The SASL authenticator and the ``ssl.SSLContext`` come from :mod:`josef.security`. A refused
+certificate closes the connection with :class:`~josef.errors.SslAuthenticationError`.
 """
 
 from __future__ import annotations
