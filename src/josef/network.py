@@ -104,6 +104,8 @@ class NetworkSettings:
             reconnect_backoff=Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"]),
             dns_lookup=config["client.dns.lookup"],
             rebootstrap=config["metadata.recovery.strategy"] == "rebootstrap",
+            ssl_context=config.security.ssl_context,
+            authenticator_factory=config.security.authenticator_factory(),
         )
 
 
