@@ -138,7 +138,7 @@ def test_all_exports_every_public_class() -> None:
         for name, obj in vars(errors).items()
         if not name.startswith("_") and (isinstance(obj, type) and issubclass(obj, BaseException))
     }
-    assert public | {"error_for_code"} == set(errors.__all__)
+    assert public | {"error_for_code", "ErrorCode"} == set(errors.__all__)
     for name in errors.__all__:
         assert getattr(errors, name).__module__ == "josef.errors"
 
@@ -148,3 +148,16 @@ def test_generated_section_is_up_to_date() -> None:
         [sys.executable, str(ROOT / "tools" / "gen_errors.py"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_error_code_enum_names_every_generated_class() -> None:
+    """ErrorCode and the per-code classes come from one table: same codes, same wire names."""
+    from josef.errors import ErrorCode, error_for_code
+
+    assert ErrorCode.NONE == 0
+    assert ErrorCode.INVALID_PRODUCER_EPOCH == 47
+    for code in ErrorCode:
+        if code is ErrorCode.NONE:
+            continue
+        error = error_for_code(code)
+        assert (error.code, error.name) == (int(code), code.name)

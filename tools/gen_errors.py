@@ -196,6 +196,18 @@ def class_name(wire_name: str) -> str:
     return "".join(w.capitalize() for w in words) + "Error"
 
 
+def render_enum() -> str:
+    """``ErrorCode``: every code by its wire name, so no module spells an error code as a number."""
+    lines = [
+        "class ErrorCode(enum.IntEnum):",
+        '    """Every Kafka error code by its wire name; ``NONE`` (0) is success."""',
+        "",
+        "    NONE = 0",
+    ]
+    lines += [f"    {name} = {code}" for code, name, *_ in ERRORS]
+    return "\n".join(lines) + "\n\n\n"
+
+
 def render() -> str:
     lines: list[str] = []
     for code, name, family, retriable, invalid_metadata, description in ERRORS:
@@ -220,7 +232,7 @@ def render() -> str:
 def render_all(head: str) -> str:
     """``__all__``: the public names written by hand above the marker, then the generated classes."""
     names = re.findall(r"^(?:class|def) ([A-Za-z]\w*)", head, flags=re.MULTILINE)
-    names += [class_name(name) for _, name, *_ in ERRORS]
+    names += ["ErrorCode"] + [class_name(name) for _, name, *_ in ERRORS]
     names.sort()
     body = "".join(f'    "{n}",\n' for n in names)
     return f"__all__ = [\n{body}]\n"
@@ -233,7 +245,7 @@ def splice(text: str) -> str:
     _, sep, tail = rest.partition(END)
     if not sep:
         raise SystemExit(f"{TARGET}: marker {END.strip()!r} not found")
-    return head + BEGIN + "\n\n" + render() + render_all(head) + END + tail
+    return head + BEGIN + "\n\n" + render_enum() + render() + render_all(head) + END + tail
 
 
 def main(argv: list[str] | None = None) -> int:
