@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from josef.errors import ProtocolError
 from josef.protocol import ApiKey, FrameReader, UnsupportedRequestError, decode_request, encode_response
+from josef.testing.groups import expire
 from josef.testing.handlers import HANDLERS, Reply, Request, partitions_named
 from josef.testing.handlers.cluster_info import api_versions_body
 from josef.testing.handlers.transactions import abort_expired
@@ -41,6 +42,7 @@ T = TypeVar("T")
 _UNSUPPORTED_VERSION = 35
 _MAX_SLEEP = 0.25
 _TXN_SWEEP_INTERVAL = 0.05
+_GROUP_SWEEP_INTERVAL = 0.05
 
 
 class _Slot:
@@ -103,6 +105,7 @@ class Server:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._last_txn_sweep = 0.0
+        self._last_group_sweep = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -262,6 +265,10 @@ class Server:
         if now - self._last_txn_sweep > _TXN_SWEEP_INTERVAL and self.state.transactions:
             self._last_txn_sweep = now
             abort_expired(self.state, now, int(time.time() * 1000))
+        if now - self._last_group_sweep > _GROUP_SWEEP_INTERVAL and self.state.groups:
+            self._last_group_sweep = now
+            for group in list(self.state.groups.values()):
+                expire(group, now)
         for conn in list(self._conns):
             if not conn.closed:
                 self._advance(conn, now)

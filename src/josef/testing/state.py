@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from josef.testing.faults import FaultList
+from josef.testing.groups import Group
 from josef.testing.log import Partition
 
 __all__ = ["BrokerInfo", "ClusterConfig", "ClusterState", "Topic", "TopicError", "Transaction", "TxnState"]
@@ -41,6 +42,8 @@ class ClusterConfig:
     replication_delay: float = 0.0
     max_message_bytes: int = 1024 * 1024 + 12
     max_partitions_per_topic: int = 10000
+    group_min_session_timeout_ms: int = 1000
+    group_max_session_timeout_ms: int = 1_800_000
     cluster_id: str = "josef-mock-cluster"
 
 
@@ -101,6 +104,8 @@ class ClusterState:
         # Committed consumer-group offsets: group -> (topic, partition) -> (offset, metadata).
         self.group_offsets: dict[str, dict[tuple[str, int], tuple[int, str | None]]] = {}
         self.coordinator_overrides: dict[tuple[int, str], int] = {}
+        # Consumer groups (classic protocol) by group id.
+        self.groups: dict[str, Group] = {}
         self.faults = FaultList()
         # The last requests handled: (broker, api key, version, client id).
         self.request_log: deque[tuple[int, int, int, str | None]] = deque(maxlen=100_000)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from josef.protocol import CLIENT_VERSIONS, ApiKey
-from josef.testing.handlers import cluster_info, fetch, produce, transactions
+from josef.testing.handlers import cluster_info, fetch, groups, produce, transactions
 from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState
 
@@ -37,6 +37,16 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.ADD_OFFSETS_TO_TXN: transactions.handle_add_offsets_to_txn,
     ApiKey.END_TXN: transactions.handle_end_txn,
     ApiKey.TXN_OFFSET_COMMIT: transactions.handle_txn_offset_commit,
+    ApiKey.JOIN_GROUP: groups.handle_join_group,
+    ApiKey.SYNC_GROUP: groups.handle_sync_group,
+    ApiKey.HEARTBEAT: groups.handle_heartbeat,
+    ApiKey.LEAVE_GROUP: groups.handle_leave_group,
+    ApiKey.OFFSET_COMMIT: groups.handle_offset_commit,
+    ApiKey.OFFSET_FETCH: groups.handle_offset_fetch,
+    ApiKey.OFFSET_DELETE: groups.handle_offset_delete,
+    ApiKey.DESCRIBE_GROUPS: groups.handle_describe_groups,
+    ApiKey.LIST_GROUPS: groups.handle_list_groups,
+    ApiKey.DELETE_GROUPS: groups.handle_delete_groups,
 }
 
 #: The versions the mock advertises in ApiVersions, per API key (a cluster can narrow them).
