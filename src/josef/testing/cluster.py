@@ -257,8 +257,23 @@ class MockCluster:
         return out
 
     def committed_offsets(self, group: str) -> dict[tuple[str, int], int]:
-        """Offsets committed for ``group`` (through transactions: TxnOffsetCommit + a committed EndTxn)."""
+        """Offsets committed for ``group`` (OffsetCommit, or TxnOffsetCommit and a committed EndTxn)."""
         return self._call(lambda: {tp: o for tp, (o, _) in self._state.group_offsets.get(group, {}).items()})
+
+    def group(self, group_id: str) -> dict[str, Any] | None:
+        """The coordinator's view of a consumer group: state, generation, protocol, leader and members
+        (``{member_id: {"client_id", "group_instance_id", "assignment"}}``); None if it does not exist."""
+
+        def snap() -> dict[str, Any] | None:
+            group = self._state.groups.get(group_id)
+            if group is None:
+                return None
+            members = {m.member_id: {"client_id": m.client_id, "group_instance_id": m.group_instance_id,
+                                     "assignment": m.assignment} for m in group.members.values()}
+            return {"state": group.state.value, "generation": group.generation, "protocol_type": group.protocol_type,
+                    "protocol": group.protocol, "leader": group.leader, "members": members}
+
+        return self._call(snap)
 
     def transaction(self, transactional_id: str) -> dict[str, Any] | None:
         """The coordinator's view of a transactional id: producer id, epoch, state, partitions."""
