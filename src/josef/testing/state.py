@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from josef.testing.configs import ConfigError, apply_topic_configs, check_topic_config
 from josef.testing.faults import FaultList
 from josef.testing.groups import Group
 from josef.testing.log import Partition
@@ -141,8 +142,10 @@ class ClusterState:
         replication_factor: int | None = None,
         assignments: dict[int, list[int]] | None = None,
         configs: dict[str, str | None] | None = None,
+        validate_only: bool = False,
     ) -> Topic:
-        """Create a topic; raises :class:`TopicError` when it cannot exist as asked."""
+        """Create a topic (or with ``validate_only`` only check that it could be); raises :class:`TopicError`
+        when it cannot exist as asked."""
         if not self.valid_topic_name(name):
             raise TopicError(17, f"invalid topic name {name!r}")
         if name in self.topics:
@@ -170,23 +173,61 @@ class ClusterState:
                 p: [brokers[(start + p + r) % len(brokers)] for r in range(rf)] for p in range(count)
             }
         configs = dict(configs or {})
-        min_isr = _int_config(configs, "min.insync.replicas", self.config.min_insync_replicas)
-        retention = _int_config(configs, "retention.bytes", self.config.retention_bytes)
-        if retention < 0:
-            retention = self.config.retention_bytes
-        topic = Topic(
-            name,
-            uuid.uuid4(),
-            [Partition(name, p, assignments[p], retention, min_isr) for p in range(count)],
-            configs,
-        )
+        for key, value in configs.items():
+            try:
+                check_topic_config(key, value)
+            except ConfigError as exc:
+                raise TopicError(40, str(exc)) from None
+        topic = Topic(name, uuid.uuid4(), [], {k: v for k, v in configs.items() if v is not None})
+        topic.partitions = [Partition(name, p, assignments[p], self.config.retention_bytes,
+                                      self.config.min_insync_replicas) for p in range(count)]
+        apply_topic_configs(topic, self.config)
         for partition in topic.partitions:
             partition.isr = [b for b in partition.replicas if self.brokers[b].up]
             if partition.leader not in partition.isr:
                 partition.leader = partition.isr[0] if partition.isr else -1
+        if validate_only:
+            return topic
         self.topics[name] = topic
         self.topics_by_id[topic.topic_id] = topic
         return topic
+
+    def delete_topic(self, name: str) -> None:
+        """Forget a topic, its records and the group offsets committed for it."""
+        topic = self.topics.pop(name)
+        self.topics_by_id.pop(topic.topic_id, None)
+        for offsets in self.group_offsets.values():
+            for tp in [tp for tp in offsets if tp[0] == name]:
+                del offsets[tp]
+
+    def add_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
+                       validate_only: bool = False) -> None:
+        """Grow a topic to ``count`` partitions; raises :class:`TopicError` when it cannot."""
+        topic = self.topics[name]
+        current = len(topic.partitions)
+        if count <= current:
+            raise TopicError(37, f"topic {name!r} has {current} partitions; the count can only grow")
+        if count > self.config.max_partitions_per_topic:
+            raise TopicError(37, f"invalid partition count {count}")
+        brokers = sorted(self.brokers)
+        rf = len(topic.partitions[0].replicas)
+        if assignments is not None:
+            if len(assignments) != count - current:
+                raise TopicError(39, f"{len(assignments)} assignments for {count - current} new partitions")
+            for replicas in assignments:
+                if not replicas or len(set(replicas)) != len(replicas) or not set(replicas) <= set(brokers):
+                    raise TopicError(39, f"invalid replica assignment {replicas}")
+        else:
+            assignments = [[brokers[(p + r) % len(brokers)] for r in range(rf)] for p in range(current, count)]
+        if validate_only:
+            return
+        for index, replicas in enumerate(assignments, start=current):
+            partition = Partition(name, index, replicas, self.config.retention_bytes, self.config.min_insync_replicas)
+            partition.isr = [b for b in replicas if self.brokers[b].up]
+            if partition.leader not in partition.isr:
+                partition.leader = partition.isr[0] if partition.isr else -1
+            topic.partitions.append(partition)
+        apply_topic_configs(topic, self.config)
 
     def partition(self, topic: str, index: int) -> Partition | None:
         t = self.topics.get(topic)
@@ -237,12 +278,3 @@ class ClusterState:
         self.issued_producer_ids.add(pid)
         return pid
 
-
-def _int_config(configs: dict[str, str | None], name: str, default: int) -> int:
-    value = configs.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise TopicError(40, f"{name}={value!r} is not an integer") from None

@@ -1,4 +1,4 @@
-"""ApiVersions (v0-v4), Metadata (v1-v13), FindCoordinator (v0-v6) and CreateTopics (v2-v7).
+"""ApiVersions (v0-v4), Metadata (v1-v13) and FindCoordinator (v0-v6).
 
 ApiVersions lists what the mock handles (``ClusterState.api_versions``).  A request newer than the mock
 knows is answered by the server in the v0 format with UNSUPPORTED_VERSION and ApiVersions' own range, so
@@ -26,7 +26,7 @@ from josef.testing.handlers.base import (
 )
 from josef.testing.state import ClusterState, Topic, TopicError
 
-__all__ = ["handle_api_versions", "handle_create_topics", "handle_find_coordinator", "handle_metadata"]
+__all__ = ["handle_api_versions", "handle_find_coordinator", "handle_metadata"]
 
 
 def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
@@ -138,29 +138,3 @@ def handle_find_coordinator(state: ClusterState, req: Request) -> Reply:
                    host=first["host"], port=first["port"])
     return Reply(out)
 
-
-def handle_create_topics(state: ClusterState, req: Request) -> Reply:
-    body = req.body
-    results = []
-    for t in body["topics"]:
-        name = t["name"]
-        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None, "num_partitions": -1,
-                                 "replication_factor": -1, "configs": None}
-        results.append(entry)
-        if req.error is not None:
-            entry["error_code"] = req.error
-            continue
-        assignments = {a["partition_index"]: list(a["broker_ids"]) for a in t["assignments"]} or None
-        configs = {c["name"]: c["value"] for c in t["configs"]}
-        if body["validate_only"]:
-            if not state.valid_topic_name(name):
-                entry["error_code"] = INVALID_TOPIC_EXCEPTION
-            continue
-        try:
-            topic = state.create_topic(name, t["num_partitions"], t["replication_factor"], assignments, configs)
-        except TopicError as exc:
-            entry.update(error_code=exc.code, error_message=str(exc))
-            continue
-        entry.update(topic_id=topic.topic_id, num_partitions=len(topic.partitions),
-                     replication_factor=len(topic.partitions[0].replicas))
-    return Reply({"throttle_time_ms": req.throttle_ms, "topics": results})

@@ -108,8 +108,9 @@ def _partition(
         return fail(INVALID_REQUIRED_ACKS)
     if not records:
         return fail(INVALID_RECORD, "no records")
-    if len(records) > state.config.max_message_bytes:
-        return fail(MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {state.config.max_message_bytes}")
+    max_bytes = partition.max_message_bytes or state.config.max_message_bytes
+    if len(records) > max_bytes:
+        return fail(MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {max_bytes}")
     try:
         header = parse_batch_header(records)
         count_records(records, header, _MAX_UNCOMPRESSED)
@@ -134,6 +135,8 @@ def _partition(
         entry["log_start_offset"] = partition.log_start_offset
         return entry
     entry["base_offset"] = partition.append(records, header, partition.leader_epoch)
+    if partition.retention_ms >= 0:
+        partition.expire_older_than(req.now_ms - partition.retention_ms)
     entry["log_start_offset"] = partition.log_start_offset
     if state.config.replication_delay > 0 and len(partition.isr) > 1:
         partition.pending_hw.append((req.now + state.config.replication_delay, partition.log_end_offset))
