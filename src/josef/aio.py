@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
+from josef.bulk import SendManyResult
 from josef.future import RecordFuture, RecordMetadata
 from josef.metrics import Metric
 from josef.producer import Producer
@@ -42,6 +43,15 @@ class AsyncRecordFuture:
 
         self._future.add_done_callback(resolve)
         return (yield from waiter.__await__())
+
+
+def _estimated_bytes(values: Any, unknown: int) -> int:
+    """About how much buffer memory ``send_many(values)`` takes (``unknown`` when it cannot tell)."""
+    if not isinstance(values, (list, tuple)):
+        return unknown
+    first = values[0] if values else None
+    width = len(first) if isinstance(first, (bytes, bytearray, str)) else 64
+    return len(values) * (width + 64)
 
 
 def _settle(waiter: asyncio.Future[RecordMetadata], future: RecordFuture) -> None:
@@ -80,6 +90,27 @@ class AsyncProducer:
         else:  # metadata or memory may have to be waited for: not on the event loop
             future = await self._run(self.producer.send, topic, value, key, **kwargs)
         return AsyncRecordFuture(future, loop)
+
+    async def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, per_record_futures: bool = False, **kwargs: Any
+    ) -> asyncio.Future[SendManyResult] | list[AsyncRecordFuture]:
+        """:meth:`josef.Producer.send_many`; returns once the records are queued. Await the returned
+        future for the :class:`~josef.bulk.SendManyResult` (or each of the per-record futures).
+        Runs on the event loop when nothing has to be waited for, in the executor otherwise."""
+        loop = asyncio.get_running_loop()
+        acc = self._accumulator
+        send_many = functools.partial(
+            self.producer.send_many, topic, values, keys, per_record_futures=per_record_futures, **kwargs
+        )
+        # Inline only when the records fit in free buffer memory: a call that has to wait must not block the loop.
+        size = _estimated_bytes(values, acc.buffer_memory)
+        if topic in self._metadata.topics and acc.available >= acc.batch_size + size and not acc.waiters:
+            queued = send_many()
+        else:
+            queued = await loop.run_in_executor(None, send_many)
+        if isinstance(queued, list):
+            return [AsyncRecordFuture(future, loop) for future in queued]
+        return asyncio.wrap_future(queued, loop=loop)
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
         return await (await self.send(topic, value, key, **kwargs))

@@ -10,17 +10,21 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from itertools import repeat
+from operator import add
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 from josef.accumulator import Accumulator
+from josef.bulk import SendManyCompletion, SendManyResult, as_column, failed_future, per_record
 from josef.config import ProducerConfig
 from josef.errors import IllegalStateError, ProducerClosedError, RecordTooLargeError
-from josef.future import BatchResult, RecordFuture, RecordMetadata
+from josef.future import BatchResult, DeliveryCallback, RecordFuture, RecordMetadata
 from josef.metadata import ClusterMetadata, TopicInfo
 from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
-from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, header_bytes
+from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
 from josef.sender import Sender
 from josef.serialization import normalize_headers, to_bytes
 from josef.transactions import (
@@ -33,6 +37,10 @@ from josef.transactions import (
 )
 
 log = logging.getLogger("josef.producer")
+
+
+def _only_bytes(column: list[Any]) -> bool:
+    return set(map(type, column)) <= {bytes}
 
 _now = time.time
 
@@ -220,6 +228,261 @@ class Producer:
             result.add(future, callback, True)
         result.complete(-1, -1, error)
         return future
+
+    # -- send_many: many records of one topic in one call (josef.bulk) ----------------------------
+
+    @overload
+    def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, headers: Any = None, partition: int | None = None,
+        timestamps: Any = None, callback: DeliveryCallback | None = None, per_record_futures: Literal[False] = False,
+    ) -> Future[SendManyResult]: ...
+
+    @overload
+    def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, headers: Any = None, partition: int | None = None,
+        timestamps: Any = None, callback: DeliveryCallback | None = None, per_record_futures: Literal[True],
+    ) -> list[RecordFuture]: ...
+
+    @overload
+    def send_many(
+        self, topic: str, values: Any, keys: Any = None, *, headers: Any = None, partition: int | None = None,
+        timestamps: Any = None, callback: DeliveryCallback | None = None, per_record_futures: bool,
+    ) -> Future[SendManyResult] | list[RecordFuture]: ...
+
+    def send_many(
+        self,
+        topic: str,
+        values: Any,
+        keys: Any = None,
+        *,
+        headers: Any = None,
+        partition: int | None = None,
+        timestamps: Any = None,
+        callback: DeliveryCallback | None = None,
+        per_record_futures: bool = False,
+    ) -> Future[SendManyResult] | list[RecordFuture]:
+        """Queue many records of one topic in one call: what ``send()`` does for each, with the
+        topic's metadata looked up once and the accumulator's lock taken once per chunk of records.
+
+        ``values`` (and ``keys``, ``timestamps`` when given) have one entry per record: lists,
+        tuples, Arrow-like columns, buffers of fixed-width rows (see :func:`josef.bulk.as_column`).
+        ``headers`` is one mapping for every record, or a column of per-record headers.
+        ``partition`` (one for all) and ``callback`` (called per record, as for ``send()``) work as
+        in ``send()``, and so do partitioning, idempotence and transactions.
+
+        A bad record (one its serializer refuses, one too large, a bad timestamp or header) fails
+        alone: the others are queued. Returns one ``concurrent.futures.Future`` resolving to a
+        :class:`~josef.bulk.SendManyResult` (counts, and ``(index, exception)`` per failed
+        record) once every record is resolved; with ``per_record_futures=True``, a list with one
+        :class:`~josef.future.RecordFuture` per record instead. Raises at once (nothing queued) for
+        a bad argument (columns of unequal length, a bad topic or partition); like ``send()``, it
+        may raise ``BufferExhaustedError`` after ``max.block.ms`` (records before it are queued).
+        """
+        if self._closed:
+            raise ProducerClosedError("send_many() after close()")
+        if self._txn is not None:
+            self._txn.check_send()
+        value_list = as_column(values, "values")
+        count = len(value_list)
+        key_list = None if keys is None else per_record(as_column(keys, "keys"), count, "keys")
+        shared_headers: bytes | None = None
+        header_list = None
+        if isinstance(headers, Mapping):
+            shared_headers = header_bytes(normalize_headers(headers)) if headers else None
+        elif headers is not None:
+            header_list = per_record(as_column(headers, "headers"), count, "headers")
+        shared_ts = -1
+        ts_list = None
+        if timestamps is None:
+            shared_ts = int(_now() * 1000)
+        elif type(timestamps) is int:
+            if timestamps < 0:
+                raise ValueError(f"timestamps must be non-negative ints (ms since the epoch), got {timestamps!r}")
+            shared_ts = timestamps
+        else:
+            ts_list = per_record(as_column(timestamps, "timestamps"), count, "timestamps")
+        info = self._metadata.topics.get(topic)
+        if info is None:
+            if not isinstance(topic, str) or not topic:
+                raise ValueError(f"topic must be a non-empty str, got {topic!r}")
+            info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+        num_partitions = len(info.leaders)
+        if partition is not None and (type(partition) is not int or not 0 <= partition < num_partitions):
+            raise ValueError(
+                f"partition {partition!r} does not exist: topic {topic!r} has {num_partitions} partitions "
+                f"(0..{num_partitions - 1})"
+            )
+        plain = (
+            self._value_is_default and header_list is None and ts_list is None and self._choose_partition is None
+            and (key_list is None or self._key_is_default)
+        )
+        prepared = (
+            self._prepare_plain(value_list, key_list, shared_headers, shared_ts, partition, num_partitions)
+            if plain else None
+        )
+        if prepared is not None:
+            records, sizes, key_sizes, value_sizes, parts = prepared
+            positions: list[int] | None = None
+            early: list[tuple[int, BaseException]] = []
+        else:
+            records, sizes, key_sizes, value_sizes, parts, positions, early = self._prepare_each(
+                topic, info, value_list, key_list, header_list, shared_headers, ts_list, shared_ts, partition
+            )
+        if early and self._metrics.recording:
+            self._metrics.record_error(topic, len(early), time.monotonic())
+        results, slots, futures = self._accumulator.append_many(
+            topic, info, parts, records, sizes, key_sizes, value_sizes, callback, per_record_futures
+        )
+        failed: dict[int, RecordFuture] = {}
+        if early and (callback is not None or per_record_futures):
+            failed = {i: failed_future(topic, partition, exc, callback) for i, exc in early}
+        if not per_record_futures:
+            return SendManyCompletion(topic, count, results, slots, positions, early).future
+        assert futures is not None
+        if not early:
+            return futures
+        appended = iter(futures)
+        return [failed[i] if i in failed else next(appended) for i in range(count)]
+
+    def _prepare_each(
+        self,
+        topic: str,
+        info: TopicInfo,
+        value_list: list[Any],
+        key_list: list[Any] | None,
+        header_list: list[Any] | None,
+        shared_headers: bytes | None,
+        ts_list: list[Any] | None,
+        shared_ts: int,
+        partition: int | None,
+    ) -> tuple[list[Record], list[int], list[int], list[int], list[int | None] | None, list[int] | None,
+               list[tuple[int, BaseException]]]:
+        """send_many()'s records one by one, as send() prepares one: serialized, checked, placed.
+        A record that fails is left out and reported in the last list, (index, exception)."""
+        per_partition = partition is not None or self._choose_partition is not None or (
+            key_list is not None and self._hash_keys
+        )
+        count = len(value_list)
+        num_partitions = len(info.leaders)
+        records: list[Record] = []
+        sizes: list[int] = []
+        key_sizes: list[int] = []
+        value_sizes: list[int] = []
+        parts: list[int | None] | None = [] if per_partition else None
+        positions: list[int] | None = None
+        early: list[tuple[int, BaseException]] = []
+        key_ser, value_ser = self._key_serializer, self._value_serializer
+        key_plain = self._key_is_default
+        value_plain = self._value_is_default
+        hash_keys, choose = self._hash_keys, self._choose_partition
+        max_payload = self._max_payload
+        for i in range(count):
+            try:
+                value = value_list[i]
+                if value is None or (value_plain and type(value) is bytes):
+                    value_bytes = value
+                else:
+                    value_bytes = value_ser(value)
+                    if value_bytes is not None and type(value_bytes) is not bytes:
+                        value_bytes = to_bytes(value_bytes)
+                if value_bytes is None:
+                    value_size = -1
+                    payload = 0
+                else:
+                    payload = value_size = len(value_bytes)
+                key_bytes = None
+                key_size = -1
+                if key_list is not None:
+                    key = key_list[i]
+                    if key is not None:
+                        key_bytes = key if type(key) is bytes and key_plain else key_ser(key)
+                        if key_bytes is not None and type(key_bytes) is not bytes:
+                            key_bytes = to_bytes(key_bytes)
+                        if key_bytes is not None:
+                            key_size = len(key_bytes)
+                            payload += key_size
+                header_section = shared_headers
+                if header_list is not None:
+                    h = header_list[i]
+                    header_section = header_bytes(normalize_headers(h)) if h else None
+                if header_section is not None:
+                    payload += len(header_section)
+                timestamp = shared_ts
+                if ts_list is not None:
+                    timestamp = ts_list[i]
+                    if timestamp is None:
+                        timestamp = int(_now() * 1000)
+                    elif type(timestamp) is not int or timestamp < 0:
+                        raise ValueError(
+                            f"timestamp must be a non-negative int (ms since the epoch), got {timestamp!r}"
+                        )
+                if payload > max_payload:
+                    limit, name = min(
+                        (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
+                    )
+                    raise RecordTooLargeError(
+                        f"the record is {payload + RECORD_OVERHEAD + HEADER_SIZE} bytes when serialized, larger "
+                        f"than {name} ({limit}); it was not sent"
+                    )
+                if parts is not None:
+                    if partition is not None:
+                        chosen: int | None = partition
+                    elif key_bytes is not None and hash_keys:
+                        chosen = (murmur2(key_bytes) & 0x7FFFFFFF) % num_partitions
+                    elif choose is not None:
+                        chosen = choose(topic, key_bytes, value_bytes, info)
+                    else:
+                        chosen = None
+                    parts.append(chosen)
+            except Exception as exc:  # a bad record fails alone
+                early.append((i, exc))
+                if positions is None:
+                    positions = list(range(i))
+                continue
+            records.append((timestamp, key_bytes, value_bytes, header_section))
+            sizes.append(payload + FRAMING_ESTIMATE)
+            key_sizes.append(key_size)
+            value_sizes.append(value_size)
+            if positions is not None:
+                positions.append(i)
+        return records, sizes, key_sizes, value_sizes, parts, positions, early
+
+    def _prepare_plain(
+        self,
+        value_list: list[Any],
+        key_list: list[Any] | None,
+        shared_headers: bytes | None,
+        shared_ts: int,
+        partition: int | None,
+        num_partitions: int,
+    ) -> tuple[list[Record], list[int], list[int], list[int], list[int | None] | None] | None:
+        """send_many()'s records when they are all bytes and the same headers and timestamp go with
+        each: built column by column with C-level map/zip. None when a record needs the general
+        path (a value or key that is not bytes, or one too large)."""
+        if not _only_bytes(value_list) or (key_list is not None and not _only_bytes(key_list)):
+            return None
+        count = len(value_list)
+        value_sizes = list(map(len, value_list))
+        header_size = len(shared_headers) if shared_headers is not None else 0
+        keys: Any
+        if key_list is None:
+            payloads, key_sizes, keys = value_sizes, [-1] * count, repeat(None, count)
+        else:
+            key_sizes = list(map(len, key_list))
+            payloads, keys = list(map(add, value_sizes, key_sizes)), key_list
+        if count and max(payloads) + header_size > self._max_payload:
+            return None
+        records: list[Record] = list(
+            zip(repeat(shared_ts, count), keys, value_list, repeat(shared_headers, count), strict=True)
+        )
+        sizes = list(map((FRAMING_ESTIMATE + header_size).__add__, payloads))
+        parts: list[int | None] | None = None
+        if partition is not None:
+            parts = [partition] * count
+        elif key_list is not None and self._hash_keys:
+            hash_of = murmur2
+            parts = [(hash_of(key) & 0x7FFFFFFF) % num_partitions for key in key_list]
+        return records, sizes, key_sizes, value_sizes, parts
 
     def send_sync(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
         """``send()`` and wait for the result (flushing at once instead of lingering)."""

@@ -68,7 +68,10 @@ output (the lines of Kafka's kafka-producer-perf-test, so scripts that parse the
   at the end: N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency,
               P ms 50th, P ms 95th, P ms 99th, P ms 99.9th.
   Latency is measured from send() to the acknowledgement; only successful records count; MB = 2^20 bytes.
-  --json prints one JSON document instead (the 5 s lines go to stderr), with sub-millisecond percentiles.
+  Every latency is recorded in an HDR histogram (3 significant digits, none sampled away).
+  --json prints one JSON document instead (the 5 s lines go to stderr), with the 50/75/90/95/99/99.9/99.99th
+  percentiles and the maximum in ms.  --histogram FILE.png draws the latency percentile distribution
+  (needs matplotlib: pip install 'josef[plot]').
   On a terminal a progress bar is drawn on stderr (--no-progress turns it off).
 
 examples:
@@ -178,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--reporting-interval", type=int, default=5000, metavar="MS",
                       help="interval of the periodic lines (default 5000)")
     perf.add_argument("--json", action="store_true", help="print the results as one JSON document on stdout")
-    perf.add_argument("--histogram", metavar="FILE.png", help="write a latency histogram as a PNG image")
+    perf.add_argument("--histogram", metavar="FILE.png",
+                      help="draw the latency percentile distribution as a PNG (needs the plot extra)")
     perf.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     perf.add_argument("-q", "--quiet", action="store_true", help="only the final line")
     _common(perf)

@@ -1,4 +1,5 @@
-"""``josef perf``: kafka-producer-perf-test's options and output lines, plus ``--json`` and a histogram."""
+"""``josef perf``: kafka-producer-perf-test's options and output lines, plus ``--json`` with HDR histogram
+percentiles and a latency chart (``--histogram``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import josef
+from josef.cli.chart import draw_latency_chart, require_matplotlib, subtitle_for
 from josef.cli.common import MAX_ERRORS_SHOWN, MB, CliError, call, describe, note, producer_config, start_producer
-from josef.cli.histogram import render_histogram
+from josef.cli.latency import JSON_PERCENTILES, LatencyHistogram
 
 WINDOW_FORMAT = "%d records sent, %.1f records/sec (%.2f MB/sec), %.1f ms avg latency, %.1f ms max latency."
 
@@ -28,7 +30,8 @@ TOTAL_FORMAT = (
 )
 
 
-PERCENTILES = (0.5, 0.95, 0.99, 0.999)
+# The percentiles of the Java tool's final line.
+LINE_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 
 
 class Progress:
@@ -70,7 +73,7 @@ class Progress:
 
 
 class PerfStats:
-    """The Java tool's statistics: totals, windows (every ``interval`` s), up to 500,000 sampled latencies.
+    """The Java tool's statistics: totals, windows (every ``interval`` s), every latency in an HDR histogram.
 
     The delivery callbacks only append each latency to an array (they run on the sender thread, so they
     must be cheap); :meth:`drain`, called from a reporting thread, folds them into the totals and prints
@@ -83,13 +86,12 @@ class PerfStats:
         self.interval = interval
         self.emit = emit
         self.suffix = suffix
-        self.sampling = max(1, num_records // max(1, min(num_records, 500_000)))
         self.lock = threading.Lock()
         self.pending = array("d")  # latencies (s) not yet drained, appended by callbacks
         self.pending_sizes: array[int] | None = array("q") if sizes else None
         self.count = self.bytes = 0
         self.total_latency = self.max_latency = 0.0
-        self.latencies = array("d")  # sampled, in ms
+        self.histogram = LatencyHistogram()
         self.windows: list[dict[str, float]] = []
         self._new_window(self.start)
 
@@ -125,8 +127,7 @@ class PerfStats:
             return
         total, top = sum(chunk) * 1000.0, max(chunk) * 1000.0
         nbytes = sum(sizes) if sizes is not None else n * record_size
-        phase = (-self.count) % self.sampling  # keep records number 0, s, 2s, ... of the run
-        self.latencies.extend(array("d", (x * 1000.0 for x in chunk[phase :: self.sampling])))
+        self.histogram.record_seconds(chunk)
         self.count += n
         self.bytes += nbytes
         self.total_latency += total
@@ -149,30 +150,25 @@ class PerfStats:
         if self.emit is not None:
             self.emit(WINDOW_FORMAT % tuple(window.values()))
 
-    def percentiles(self) -> list[float]:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return [0.0] * len(PERCENTILES)
-        return [ordered[min(int(p * len(ordered)), len(ordered) - 1)] for p in PERCENTILES]
-
     def total(self, now: float) -> dict[str, Any]:
         with self.lock:
             elapsed = max(now - self.start, 1e-9)
-            pcts = self.percentiles()
             return {
                 "records": self.count,
                 "records_per_sec": self.count / elapsed,
                 "mb_per_sec": self.bytes / elapsed / MB,
                 "avg_latency_ms": self.total_latency / self.count if self.count else 0.0,
                 "max_latency_ms": self.max_latency,
-                "percentiles_ms": {f"{p * 100:g}": round(v, 3) for p, v in zip(PERCENTILES, pcts, strict=True)},
+                "percentiles_ms": {
+                    **self.histogram.percentiles_ms(JSON_PERCENTILES), "max": round(self.max_latency, 3)
+                },
                 "elapsed_s": round(elapsed, 3),
                 "bytes": self.bytes,
             }
 
     def total_line(self, result: dict[str, Any]) -> str:
         # Java prints the percentiles as int milliseconds; int() truncates like its (int) cast.
-        pcts = [int(v) for v in result["percentiles_ms"].values()]
+        pcts = [int(self.histogram.value_ms(p)) for p in LINE_PERCENTILES]
         return TOTAL_FORMAT % (result["records"], self.suffix, result["records_per_sec"], result["mb_per_sec"],
                                result["avg_latency_ms"], result["max_latency_ms"], *pcts)
 
@@ -280,6 +276,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
         raise CliError("--num-records must be at least 1")
     if args.record_size is not None and args.record_size < 0:
         raise CliError("--record-size must be >= 0")
+    if args.histogram:
+        require_matplotlib()
     config = producer_config(args)
     payload = payload_source(args)
     fixed_size = args.record_size is not None
@@ -356,14 +354,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
         if args.print_metrics and metrics is not None:
             _print_metrics(metrics)
     if args.histogram:
-        png = render_histogram(stats.latencies, result)
-        try:
-            with open(args.histogram, "wb") as f:
-                f.write(png)
-        except OSError as exc:
-            raise CliError(f"--histogram {args.histogram}: {exc.strerror or exc}") from None
+        series = [("all records", stats.histogram)]
+        if steady is not None:
+            series.append(("steady state", steady.histogram))
+        draw_latency_chart(args.histogram, series, subtitle_for(result))
         if not args.quiet:
-            note(f"latency histogram written to {args.histogram} ({len(png):,} bytes)")
+            note(f"latency chart written to {args.histogram}")
     if run.failed:
         print(f"josef perf: {run.failed} of {args.num_records} records failed; the first errors:", file=sys.stderr)
         for line in run.errors:
