@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from josef.protocol import ApiKey
 from josef.testing import MockCluster
 from tests.harness.kafka import run_tool
 
@@ -101,3 +103,63 @@ def test_kafka_configs_describe_and_alter_a_topic(cluster: MockCluster) -> None:
     bad = run_tool("configs", "--bootstrap-server", cluster.bootstrap_servers, "--entity-type", "topics",
                    "--entity-name", "orders", "--alter", "--add-config", "no.such.config=1", check=False)
     assert bad.returncode != 0 and "no.such.config" in bad.stdout + bad.stderr
+
+
+JAVA_TXN = r"""
+import java.util.Properties;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+public class JosefMockTxn {
+    public static void main(String[] args) throws Exception {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", args[0]);
+        props.put("transactional.id", "java-txn");
+        props.put("key.serializer", StringSerializer.class.getName());
+        props.put("value.serializer", StringSerializer.class.getName());
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
+            producer.initTransactions();
+            int n = 0;
+            for (String outcome : new String[] {"commit", "abort", "commit"}) {
+                producer.beginTransaction();
+                for (int i = 0; i < 10; i++) {
+                    producer.send(new ProducerRecord<>("orders", i % 3, null, outcome + "-" + n++));
+                }
+                producer.flush();
+                if (outcome.equals("commit")) producer.commitTransaction(); else producer.abortTransaction();
+            }
+        }
+        System.out.println("done");
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("transaction_version", [2, 1], ids=["tv2", "tv1"])
+def test_java_transactional_producer_commits_and_aborts(tmp_path: Path, transaction_version: int) -> None:
+    source = tmp_path / "JosefMockTxn.java"
+    source.write_text(JAVA_TXN)
+    with MockCluster(brokers=3, topics={"orders": 3}, transaction_version=transaction_version) as cluster:
+        out = run_tool(str(source), cluster.bootstrap_servers, timeout=180)
+        assert out.stdout.strip() == "done"
+        consumer = confluent_kafka.Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "reader",
+                                             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                                             **QUIET})
+        consumer.subscribe(["orders"])
+        values: list[str] = []
+        deadline = time.monotonic() + 30
+        while len(values) < 20 and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                values.append(message.value().decode())
+        consumer.close()
+        versions = {(r.api_key, r.version) for r in cluster.requests()}
+        assert cluster.internal_errors == []
+    expected = [f"commit-{i}" for i in list(range(10)) + list(range(20, 30))]
+    assert sorted(values, key=lambda v: int(v.split("-")[1])) == expected
+    if transaction_version == 2:  # KIP-890: EndTxn v5, partitions added by Produce v12+
+        assert (ApiKey.END_TXN, 5) in versions
+        assert not any(key == ApiKey.ADD_PARTITIONS_TO_TXN for key, _ in versions)
+    else:
+        assert max(v for key, v in versions if key == ApiKey.END_TXN) == 4

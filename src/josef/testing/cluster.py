@@ -78,6 +78,10 @@ class MockCluster:
     * ``max_message_bytes``: the largest record batch a Produce may carry.
     * ``api_versions``: narrow what ApiVersions advertises, ``{ApiKey.PRODUCE: (3, 7)}``, to play an older
       broker (an entry of None removes the API).
+    * ``transaction_version``: 1, or 2 for transactions v2 (KIP-890): ApiVersions finalizes the
+      ``transaction.version`` feature at 2, EndTxn v5 bumps the epoch after every transaction, and Produce
+      v12+ and TxnOffsetCommit v5 add partitions and groups to the transaction themselves.  Clients that
+      do not speak v2 keep working with version 1 semantics, as on Kafka.
     * ``start``: start serving at once (default); else call :meth:`start`.
 
     Every method may be called from any thread; changes happen on the cluster's thread, between requests.
@@ -96,6 +100,7 @@ class MockCluster:
         replication_delay: float = 0.0,
         max_message_bytes: int = 1024 * 1024 + 12,
         api_versions: Mapping[int, tuple[int, int] | None] | None = None,
+        transaction_version: Literal[1, 2] = 1,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         host: str = "127.0.0.1",
         start: bool = True,
@@ -111,9 +116,14 @@ class MockCluster:
             replication_delay=replication_delay,
             max_message_bytes=max_message_bytes,
             cluster_id=f"josef-mock-{uuid.uuid4().hex[:12]}",
+            transaction_version=transaction_version,
         )
+        if transaction_version not in (1, 2):
+            raise ValueError("transaction_version must be 1 or 2")
         self._state = ClusterState(config)
         versions = dict(SUPPORTED)
+        if transaction_version == 2:
+            versions[ApiKey.END_TXN] = (versions[ApiKey.END_TXN][0], 5)
         for key, span in (api_versions or {}).items():
             if span is None:
                 versions.pop(key, None)
@@ -162,6 +172,11 @@ class MockCluster:
     def brokers(self) -> dict[int, tuple[str, int]]:
         """Node id -> (host, port)."""
         return {b.node_id: (b.host, b.port) for b in self._state.brokers.values()}
+
+    @property
+    def transaction_version(self) -> int:
+        """The finalized ``transaction.version`` (1, or 2 for KIP-890's transactions v2)."""
+        return self._state.config.transaction_version
 
     @property
     def internal_errors(self) -> list[str]:

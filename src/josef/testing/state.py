@@ -46,6 +46,8 @@ class ClusterConfig:
     group_min_session_timeout_ms: int = 1000
     group_max_session_timeout_ms: int = 1_800_000
     cluster_id: str = "josef-mock-cluster"
+    # The finalized ``transaction.version`` feature: 2 turns on KIP-890's transactions v2.
+    transaction_version: int = 1
 
 
 @dataclass
@@ -90,6 +92,8 @@ class Transaction:
     coordinator_epoch: int = 0
     # Whether the last EndTxn committed, so a retried EndTxn after a lost response can be answered.
     last_result_commit: bool | None = None
+    # Transactions v2: the (producer id, epoch) the last EndTxn ended, to recognise its retry.
+    ended_as: tuple[int, int] | None = None
 
 
 class ClusterState:

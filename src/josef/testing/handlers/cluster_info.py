@@ -30,7 +30,7 @@ __all__ = ["handle_api_versions", "handle_find_coordinator", "handle_metadata"]
 
 
 def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "error_code": error,
         "api_keys": [
             {"api_key": key, "min_version": lo, "max_version": hi}
@@ -38,6 +38,13 @@ def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
         ],
         "throttle_time_ms": 0,
     }
+    if state.config.transaction_version >= 2 and not error:
+        level = state.config.transaction_version
+        body["supported_features"] = [{"name": "transaction.version", "min_version": 0, "max_version": level}]
+        body["finalized_features_epoch"] = 1
+        body["finalized_features"] = [{"name": "transaction.version", "max_version_level": level,
+                                       "min_version_level": level}]
+    return body
 
 
 def handle_api_versions(state: ClusterState, req: Request) -> Reply:

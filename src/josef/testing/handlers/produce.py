@@ -31,6 +31,7 @@ from josef.testing.handlers.base import (
     node_endpoint,
     topic_by_name_or_id,
 )
+from josef.testing.handlers.transactions import add_partition
 from josef.testing.log import InvalidBatch, count_records, parse_batch_header
 from josef.testing.state import ClusterState, TxnState
 
@@ -123,7 +124,9 @@ def _partition(
         if header.producer_epoch < txn.producer_epoch:
             return fail(INVALID_PRODUCER_EPOCH, f"epoch {header.producer_epoch} was fenced by {txn.producer_epoch}")
         if txn.state != TxnState.ONGOING or (name, index) not in txn.partitions:
-            return fail(INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
+            if req.version < 12 or state.config.transaction_version < 2:
+                return fail(INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
+            add_partition(txn, (name, index), req.now)  # transactions v2: the partition joins implicitly
     if acks == -1 and len(partition.isr) < partition.min_insync_replicas:
         return fail(NOT_ENOUGH_REPLICAS,
                     f"ISR {partition.isr} is smaller than min.insync.replicas={partition.min_insync_replicas}")
