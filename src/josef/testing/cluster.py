@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -18,6 +18,7 @@ from josef.records import DecodedBatch, DecodedRecord, decode_batches
 from josef.testing.faults import ErrorSpec, Fault, error_code
 from josef.testing.handlers import SUPPORTED, Request
 from josef.testing.handlers.transactions import abort_expired
+from josef.testing.holds import Hold
 from josef.testing.server import Server
 from josef.testing.state import BrokerInfo, ClusterConfig, ClusterState, TopicError
 
@@ -45,12 +46,18 @@ class PartitionInfo:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request the cluster handled, from :meth:`MockCluster.requests`."""
+    """One request the cluster received, from :meth:`MockCluster.requests`.
+
+    ``connection`` numbers the client connections (1, 2, ... in accept order); ``body`` is the decoded
+    request (the codec's snake_case dict) for the newest 1000 requests, None for older ones.
+    """
 
     broker: int
     api_key: ApiKey
     version: int
     client_id: str | None
+    connection: int = 0
+    body: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 class MockCluster:
@@ -302,16 +309,54 @@ class MockCluster:
 
         return self._call(snap)
 
-    def requests(self, api_key: int | None = None, broker: int | None = None) -> list[RequestRecord]:
-        """The requests handled so far (the last 100 000), oldest first, optionally filtered."""
-        entries = self._call(lambda: list(self._state.request_log))
+    def requests(self, api_key: int | None = None, broker: int | None = None,
+                 connection: int | None = None) -> list[RequestRecord]:
+        """The requests received so far (the last 100 000), oldest first, optionally filtered by API, broker
+        and connection."""
+        entries = self._call(lambda: [tuple(e) for e in self._state.request_log])
         return [
-            RequestRecord(b, ApiKey(k), v, c) for b, k, v, c in entries
+            RequestRecord(b, ApiKey(k), v, c, n, body) for b, k, v, c, n, body in entries
             if (api_key is None or k == api_key) and (broker is None or b == broker)
+            and (connection is None or n == connection)
         ]
 
     def clear_requests(self) -> None:
-        self._call(self._state.request_log.clear)
+        self._call(self._state.clear_request_log)
+
+    @property
+    def unsupported_requests(self) -> list[RequestRecord]:
+        """Requests for an API or version the cluster does not advertise.  The cluster closes the
+        connection, as Kafka does; a client that sends one ignored ApiVersions.  The pytest fixture fails
+        a test that leaves any."""
+        entries = self._call(lambda: list(self._state.unsupported_requests))
+        return [RequestRecord(b, ApiKey(k) if k in ApiKey._value2member_map_ else k, v, c)  # type: ignore[arg-type]
+                for b, k, v, c in entries]
+
+    # -- holding requests ------------------------------------------------------------------------
+
+    def hold(self, api_key: int | None, *, when: Callable[[Request], bool] | None = None,
+             broker: int | None = None, times: int | None = None) -> Hold:
+        """Park requests of ``api_key`` (None: any API), on ``broker``, for which ``when(request)`` is true,
+        before they are handled, until the test releases them (``times``: only the next n; None: until
+        stopped).  Returns the :class:`~josef.testing.holds.Hold`; use it as a context manager::
+
+            with cluster.hold(ApiKey.END_TXN) as held:
+                ...                      # the client commits
+                held.wait()              # its EndTxn is parked, nothing written yet
+                assert cluster.transaction("t")["state"] == "Ongoing"
+                held.release()           # now it is handled and answered
+        """
+
+        def release(hold: Hold, count: int | None) -> None:
+            try:
+                self._call(lambda: self._server.release(hold, count))
+            except RuntimeError:  # stopped: nothing left to release
+                pass
+
+        hold = Hold(api_key, broker, when, times, release)
+        self._call(lambda: self._state.holds.append(hold))
+        return hold
+
 
     # -- fault injection -------------------------------------------------------------------------
 

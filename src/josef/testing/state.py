@@ -16,10 +16,12 @@ from typing import Any
 from josef.testing.configs import ConfigError, apply_topic_configs, check_topic_config
 from josef.testing.faults import FaultList
 from josef.testing.groups import Group
+from josef.testing.holds import Hold
 from josef.testing.log import Partition
 
 __all__ = ["BrokerInfo", "ClusterConfig", "ClusterState", "Topic", "TopicError", "Transaction", "TxnState"]
 
+REQUEST_BODIES = 1000
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}$")
 
 
@@ -112,11 +114,28 @@ class ClusterState:
         # Consumer groups (classic protocol) by group id.
         self.groups: dict[str, Group] = {}
         self.faults = FaultList()
-        # The last requests handled: (broker, api key, version, client id).
-        self.request_log: deque[tuple[int, int, int, str | None]] = deque(maxlen=100_000)
+        # The last requests received: [broker, api key, version, client id, connection id, body]; only the
+        # newest REQUEST_BODIES keep their body (memory stays bounded however many records are produced).
+        self.request_log: deque[list[Any]] = deque(maxlen=100_000)
+        self._with_body: deque[list[Any]] = deque()
+        # Requests for APIs or versions the cluster does not advertise: (broker, api key, version, client id).
+        self.unsupported_requests: deque[tuple[int, int, int, str | None]] = deque(maxlen=1000)
+        self.holds: list[Hold] = []
         # What ApiVersions advertises: api key -> (min, max); set by the cluster.
         self.api_versions: dict[int, tuple[int, int]] = {}
         self._rr = 0
+
+    def clear_request_log(self) -> None:
+        self.request_log.clear()
+        self._with_body.clear()
+
+    def log_request(self, broker: int, api_key: int, version: int, client_id: str | None, conn_id: int,
+                    body: dict[str, Any]) -> None:
+        entry = [broker, api_key, version, client_id, conn_id, body]
+        self.request_log.append(entry)
+        self._with_body.append(entry)
+        if len(self._with_body) > REQUEST_BODIES:
+            self._with_body.popleft()[5] = None
 
     # -- brokers ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ OffsetDelete refuses with GROUP_SUBSCRIBED_TO_TOPIC whenever the group has membe
 from __future__ import annotations
 
 from collections.abc import Callable
+import uuid
 from typing import Any
 
 from josef.errors import ErrorCode
@@ -337,11 +338,12 @@ def _fetch_group(state: ClusterState, req: Request, group_id: str, topics: list[
         wanted: dict[str, list[int]] = {}
         for name, index in sorted(offsets):
             wanted.setdefault(name, []).append(index)
-        named = [(name, indexes) for name, indexes in wanted.items()]
+        named = [(name, None, indexes) for name, indexes in wanted.items()]
     else:
-        named = [(_topic_of(state, t, 10 if by_id else 0, 10), t["partition_indexes"]) for t in topics]
+        named = [(_topic_of(state, t, 10 if by_id else 0, 10), t.get("topic_id"), t["partition_indexes"])
+                 for t in topics]
     out = []
-    for name, indexes in named:
+    for name, topic_id, indexes in named:
         parts = []
         for index in indexes:
             offset, metadata = offsets.get((name, index), (-1, ""))
@@ -353,7 +355,9 @@ def _fetch_group(state: ClusterState, req: Request, group_id: str, topics: list[
             parts.append({"partition_index": index, "committed_offset": offset, "committed_leader_epoch": -1,
                           "metadata": metadata, "error_code": c})
         topic = state.topics.get(name)
-        out.append({"name": name, "topic_id": topic.topic_id if topic is not None else None, "partitions": parts})
+        if topic_id is None:
+            topic_id = topic.topic_id if topic is not None else uuid.UUID(int=0)
+        out.append({"name": name, "topic_id": topic_id, "partitions": parts})
     return code, out
 
 
