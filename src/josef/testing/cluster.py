@@ -89,6 +89,7 @@ class MockCluster:
       ``transaction.version`` feature at 2, EndTxn v5 bumps the epoch after every transaction, and Produce
       v12+ and TxnOffsetCommit v5 add partitions and groups to the transaction themselves.  Clients that
       do not speak v2 keep working with version 1 semantics, as on Kafka.
+    * ``host``, ``port``: where the brokers listen; broker n on ``port + n - 1`` (0: ephemeral ports).
     * ``start``: start serving at once (default); else call :meth:`start`.
 
     Every method may be called from any thread; changes happen on the cluster's thread, between requests.
@@ -110,6 +111,7 @@ class MockCluster:
         transaction_version: Literal[1, 2] = 1,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         host: str = "127.0.0.1",
+        port: int = 0,
         start: bool = True,
     ) -> None:
         if brokers < 1:
@@ -139,9 +141,13 @@ class MockCluster:
         self._state.api_versions = versions
         self._server = Server(self._state, max_frame_size)
         self._host = host
-        for node_id in range(1, brokers + 1):
-            port = self._server.listen(node_id, host, 0)
-            self._state.brokers[node_id] = BrokerInfo(node_id, host, port)
+        try:
+            for node_id in range(1, brokers + 1):
+                bound = self._server.listen(node_id, host, port + node_id - 1 if port else 0)
+                self._state.brokers[node_id] = BrokerInfo(node_id, host, bound)
+        except OSError:
+            self._server.stop()
+            raise
         for name, spec in (topics or {}).items():
             self._create_topic(name, spec)
         self._started = False

@@ -13,8 +13,8 @@ OffsetDelete refuses with GROUP_SUBSCRIBED_TO_TOPIC whenever the group has membe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from josef.errors import ErrorCode
