@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from josef import Producer
-from josef.accumulator import ProducerBatch
+from josef.batch import ProducerBatch
 from josef.errors import DeliveryTimeoutError
 from josef.idempotence import INT32_MAX, IdempotenceState, add_sequence
 from josef.protocol import ApiKey

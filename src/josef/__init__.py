@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+# First: modules that `from josef import __version__` while the package is still initialising find it.
+from josef.version import __version__
 
+# isort: split
 from josef.aio import AsyncProducer, AsyncRecordFuture
 from josef.errors import KafkaError
 from josef.future import RecordFuture, RecordMetadata

@@ -16,71 +16,21 @@ from itertools import accumulate, groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from josef.batch import ProducerBatch
 from josef.errors import BufferExhaustedError, ProducerClosedError
 from josef.future import BatchResult, RecordFuture, new_future
 from josef.metadata import TopicInfo
 from josef.partitioner import pick_partition
 from josef.records import HEADER_SIZE, Record
+from josef.types import TopicPartition
+
+# ProducerBatch and TopicPartition live in josef.batch and josef.types; re-exported for sender and idempotence.
+__all__ = ["Accumulator", "ProducerBatch", "TopicPartition"]
 
 if TYPE_CHECKING:
-    from josef.metrics import BufferStats
-
-TopicPartition = tuple[str, int]
+    from josef.metrics import BufferStats, ProducerMetrics
 
 _timestamp_of = itemgetter(0)
-
-
-class ProducerBatch:
-    """Records for one partition that travel in one RecordBatch."""
-
-    __slots__ = (
-        "attempts",
-        "base_sequence",
-        "closed",
-        "created",
-        "encoded",
-        "last_attempt",
-        "limit",
-        "max_ts",
-        "partition",
-        "producer_epoch",
-        "producer_id",
-        "raw_size",
-        "records",
-        "reserved",
-        "result",
-        "retry_at",
-        "size",
-        "topic",
-        "tp",
-        "unknown",
-    )
-
-    def __init__(self, tp: TopicPartition, now: float) -> None:
-        self.tp = tp
-        self.topic, self.partition = tp
-        self.records: list[Record] = []
-        self.size = HEADER_SIZE  # estimated bytes, uncompressed
-        self.limit = 0  # uncompressed bytes this batch may hold (batch.size, or more when compressed)
-        self.reserved = 0  # bytes of buffer.memory this batch holds
-        self.result = BatchResult(tp[0], tp[1])
-        self.created = now
-        self.attempts = 0
-        self.last_attempt = 0.0
-        self.retry_at = 0.0
-        # An attempt ended without a definite answer (timeout, lost connection, ...): the
-        # batch may be in the log. Sticky until the broker acknowledges it.
-        self.unknown = False
-        self.max_ts = -1
-        self.closed = False
-        self.producer_id = -1
-        self.producer_epoch = -1
-        self.base_sequence = -1
-        self.encoded: bytearray | None = None
-        self.raw_size = 0
-
-    def __repr__(self) -> str:
-        return f"<ProducerBatch {self.topic}-{self.partition} n={len(self.records)} seq={self.base_sequence}>"
 
 
 class Accumulator:
@@ -107,7 +57,7 @@ class Accumulator:
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
         self._deques: dict[TopicPartition, deque[ProducerBatch]] = {}
-        self._open: dict[TopicPartition, ProducerBatch] = {}  # the batch each partition appends to
+        self._open: dict[tuple[str, int], ProducerBatch] = {}  # the batch each partition appends to
         self._sticky: dict[str, ProducerBatch] = {}  # each topic's batch for keyless records
         self.incomplete: set[ProducerBatch] = set()
         self.waiters = 0  # threads blocked on buffer memory: makes every batch sendable
@@ -138,6 +88,14 @@ class Accumulator:
     def set_waker(self, wake_sender: Callable[[], None]) -> None:
         self._wake_sender = wake_sender
 
+    def register_metrics(self, metrics: ProducerMetrics) -> None:
+        """Expose the buffer gauges and record waits for memory into ``metrics``."""
+        metrics.register_gauge("buffer-total-bytes", lambda now: self.buffer_memory)
+        metrics.register_gauge("buffer-available-bytes", lambda now: self.available)
+        metrics.register_gauge("waiting-threads", lambda now: self.waiters)
+        if metrics.recording:
+            self.buffer_stats = metrics.buffer
+
     # -- user threads --------------------------------------------------------------------------
 
     def append(
@@ -161,10 +119,9 @@ class Accumulator:
                 else:
                     wake = False
             else:
-                tp = (topic, partition)
-                batch = self._open.get(tp)
+                batch = self._open.get((topic, partition))  # a plain tuple: cheaper than a TopicPartition
                 if batch is None or batch.size + size > batch.limit:
-                    batch, wake = self._new_batch(tp, batch, size)
+                    batch, wake = self._new_batch(TopicPartition(topic, partition), batch, size)
                 else:
                     wake = False
             batch.size += size
@@ -274,7 +231,7 @@ class Accumulator:
         ``indices`` maps them to the caller's positions (None: they are the caller's records)."""
         count = len(records)
         pos = 0
-        tp = (topic, -1 if partition is None else partition)
+        tp = TopicPartition(topic, -1 if partition is None else partition)
         while pos < count:
             start, stop = pos, min(pos + self.APPEND_MANY_CHUNK, count)
             wake = False
@@ -357,7 +314,7 @@ class Accumulator:
             partition = previous.partition  # sent early by linger, not full: stay
         else:
             partition = pick_partition(info.available, len(info.leaders), previous.partition)
-        tp = (topic, partition)
+        tp = TopicPartition(topic, partition)
         batch = self._open.get(tp)
         wake = False
         if batch is None or batch.size + size > batch.limit:

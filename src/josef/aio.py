@@ -74,21 +74,32 @@ class AsyncProducer:
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self.producer = Producer(config, **kwargs)
-        self._metadata = self.producer._metadata
-        self._accumulator = self.producer._accumulator
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
-    async def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> AsyncRecordFuture:
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+        callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None = None,
+    ) -> AsyncRecordFuture:
         """Queue a record; returns once it is queued. Await the result for its metadata."""
         loop = asyncio.get_running_loop()
-        acc = self._accumulator
-        if topic in self._metadata.topics and acc.available >= acc.batch_size and not acc.waiters:
-            future = self.producer.send(topic, value, key, **kwargs)  # cannot block: no wait needed
+        send = functools.partial(
+            self.producer.send, topic, value, key,
+            partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
+        )
+        if self.producer.can_send_without_blocking(topic):
+            future = send()
         else:  # metadata or memory may have to be waited for: not on the event loop
-            future = await self._run(self.producer.send, topic, value, key, **kwargs)
+            future = await self._run(send)
         return AsyncRecordFuture(future, loop)
 
     async def send_many(
@@ -98,13 +109,12 @@ class AsyncProducer:
         future for the :class:`~josef.bulk.SendManyResult` (or each of the per-record futures).
         Runs on the event loop when nothing has to be waited for, in the executor otherwise."""
         loop = asyncio.get_running_loop()
-        acc = self._accumulator
         send_many = functools.partial(
             self.producer.send_many, topic, values, keys, per_record_futures=per_record_futures, **kwargs
         )
         # Inline only when the records fit in free buffer memory: a call that has to wait must not block the loop.
-        size = _estimated_bytes(values, acc.buffer_memory)
-        if topic in self._metadata.topics and acc.available >= acc.batch_size + size and not acc.waiters:
+        size = _estimated_bytes(values, self.producer.config["buffer.memory"])
+        if self.producer.can_send_without_blocking(topic, size):
             queued = send_many()
         else:
             queued = await loop.run_in_executor(None, send_many)
@@ -112,8 +122,21 @@ class AsyncProducer:
             return [AsyncRecordFuture(future, loop) for future in queued]
         return asyncio.wrap_future(queued, loop=loop)
 
-    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
-        return await (await self.send(topic, value, key, **kwargs))
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+        callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None = None,
+    ) -> RecordMetadata:
+        pending = await self.send(
+            topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
+        )
+        return await pending
 
     async def flush(self, timeout: float | None = None) -> int:
         result: int = await self._run(self.producer.flush, timeout)

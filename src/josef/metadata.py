@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from josef.errors import BrokerError, KafkaError, MetadataTimeoutError, error_for_code
-
-TopicPartition = tuple[str, int]
+from josef.types import TopicPartition
 
 # Topic errors that mean "not there yet": keep asking until max.block.ms.
 _TRANSIENT_TOPIC_ERRORS = {3, 5, 9}
@@ -170,8 +169,9 @@ class ClusterMetadata:
         by_node: dict[int, list[TopicPartition]] = {}
         for name, info in self.topics.items():
             for partition, leader in enumerate(info.leaders):
-                leaders[(name, partition)] = leader
+                tp = TopicPartition(name, partition)
+                leaders[tp] = leader
                 if leader >= 0:
-                    by_node.setdefault(leader, []).append((name, partition))
+                    by_node.setdefault(leader, []).append(tp)
         self._leaders = leaders
         self._by_node = by_node

@@ -25,16 +25,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from josef.records import HEADER_SIZE
+from josef.records import HEADER_SIZE, RECORD_OVERHEAD
 
 if TYPE_CHECKING:
-    from josef.accumulator import Accumulator, ProducerBatch
-    from josef.metadata import ClusterMetadata
-    from josef.sender import Sender
+    from josef.batch import ProducerBatch
 
 PRODUCER = "producer-metrics"
 TOPIC = "producer-topic-metrics"
@@ -55,9 +53,6 @@ _TXN_CALLS = {
     "commit": "commit_transaction",
     "abort": "abort_transaction",
 }
-
-# Record framing beyond key, value and headers, for the record-size upper-bound estimate.
-_RECORD_OVERHEAD = 21
 
 
 class Sensor:
@@ -323,7 +318,7 @@ def max_record_size(records: Sequence[Any]) -> int:
         max(map(len, filter(None, map(_value_of, sample))), default=0)
         + max(map(len, filter(None, map(_key_of, sample))), default=0)
         + max(map(len, filter(None, map(_headers_of, sample))), default=0)
-        + _RECORD_OVERHEAD
+        + RECORD_OVERHEAD
     )
 
 
@@ -415,12 +410,19 @@ class BufferStats:
         return max(self._waiting * now - self._waiting_since, 0.0) * 1e9
 
 
-@dataclass
-class _Gauges:
-    accumulator: Accumulator | None = None
-    sender: Sender | None = None
-    metadata: ClusterMetadata | None = None
-    extra: dict[str, Callable[[], float]] = field(default_factory=dict)
+#: A gauge's reading function: the value at ``now`` (seconds on the metrics clock).
+Gauge = Callable[[float], float]
+
+# The gauges whose values live in other objects, with the value reported until their owner registers them.
+_OWNED_GAUGES: dict[str, float] = {
+    "buffer-total-bytes": math.nan,
+    "buffer-available-bytes": math.nan,
+    "waiting-threads": math.nan,
+    "metadata-wait-time-ns-total": 0.0,
+    "metadata-age": math.nan,
+    "requests-in-flight": 0.0,
+    "connection-count": 0.0,
+}
 
 
 class ProducerMetrics:
@@ -464,7 +466,8 @@ class ProducerMetrics:
         self.topics: dict[str, _Topic] = {}
         self.nodes: dict[int, NodeStats] = {}
         self.buffer = BufferStats(self)
-        self._gauges = _Gauges()
+        self._gauges: dict[str, Gauge] = {}
+        self._extra: dict[str, Callable[[], float]] = {}
 
     @classmethod
     def from_config(cls, config: Any) -> ProducerMetrics:
@@ -475,11 +478,12 @@ class ProducerMetrics:
             recording=config["metrics.recording.level"] != "off",
         )
 
-    def bind(self, accumulator: Accumulator, sender: Sender, metadata: ClusterMetadata) -> None:
-        """Read the gauges from these; let the accumulator record its buffer waits."""
-        self._gauges = _Gauges(accumulator, sender, metadata)
-        if self.recording:
-            accumulator.buffer_stats = self.buffer
+    def register_gauge(self, name: str, read: Gauge) -> None:
+        """Report ``read(now)`` as the ``producer-metrics`` gauge ``name``: called by the object that owns
+        the value (the accumulator its buffer, the sender its connections), so this module needs none of them."""
+        if name not in _OWNED_GAUGES:
+            raise KeyError(f"{name!r} is not a gauge read from another object; known: {sorted(_OWNED_GAUGES)}")
+        self._gauges[name] = read
 
     # -- recording (sender thread) -------------------------------------------------------------
 
@@ -564,7 +568,7 @@ class ProducerMetrics:
 
     def add_gauge(self, name: str, read: Callable[[], float]) -> None:
         """Expose ``read()`` as a ``producer-metrics`` gauge (for extensions, e.g. transactions)."""
-        self._gauges.extra[name] = read
+        self._extra[name] = read
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -587,7 +591,12 @@ class ProducerMetrics:
             add(group, f"{prefix}-avg", sensor.avg(now), tags)
             add(group, f"{prefix}-max", sensor.max(now), tags)
 
-        g = self._gauges
+        gauges = self._gauges
+
+        def gauge(name: str) -> None:
+            read = gauges.get(name)
+            add(PRODUCER, name, read(now) if read is not None else _OWNED_GAUGES[name])
+
         with self.lock:
             meter(PRODUCER, "record-send", self.records_per_request)
             meter(PRODUCER, "record-retry", self.retries)
@@ -603,10 +612,9 @@ class ProducerMetrics:
             for q in _PERCENTILES:
                 add(PRODUCER, f"request-latency-p{q}", self.latency.percentile(q, now))
             avg_max(PRODUCER, "produce-throttle-time", self.throttle)
-            acc = g.accumulator
-            add(PRODUCER, "buffer-total-bytes", acc.buffer_memory if acc is not None else math.nan)
-            add(PRODUCER, "buffer-available-bytes", acc.available if acc is not None else math.nan)
-            add(PRODUCER, "waiting-threads", acc.waiters if acc is not None else math.nan)
+            gauge("buffer-total-bytes")
+            gauge("buffer-available-bytes")
+            gauge("waiting-threads")
             add(PRODUCER, "bufferpool-wait-ratio", self.buffer_wait.rate(now) / 1e9)
             add(PRODUCER, "bufferpool-wait-time-ns-total", self.buffer_wait.sum_total + self.buffer.waiting_ns(now))
             add(PRODUCER, "buffer-exhausted-rate", self.exhausted.event_rate(now))
@@ -614,13 +622,10 @@ class ProducerMetrics:
             add(PRODUCER, "flush-time-ns-total", self.flush_ns)
             for name, call in _TXN_CALLS.items():
                 add(PRODUCER, f"txn-{name}-time-ns-total", self.txn_ns[call])
-            md = g.metadata
-            add(PRODUCER, "metadata-wait-time-ns-total", md.wait_seconds * 1e9 if md is not None else 0.0)
-            add(PRODUCER, "metadata-age",
-                now - md.updated_at if md is not None and md.updated_at > 0 else math.nan)
-            conns = list(g.sender.conns.values()) if g.sender is not None else []
-            add(PRODUCER, "requests-in-flight", sum(len(c.in_flight) for c in conns))
-            add(PRODUCER, "connection-count", sum(1 for c in conns if c.state != "closed"))
+            gauge("metadata-wait-time-ns-total")
+            gauge("metadata-age")
+            gauge("requests-in-flight")
+            gauge("connection-count")
             meter(PRODUCER, "connection-creation", self.conn_created)
             meter(PRODUCER, "connection-close", self.conn_closed)
             meter(PRODUCER, "outgoing-byte", self.outgoing)
@@ -645,7 +650,7 @@ class ProducerMetrics:
                 meter(NODE, "outgoing-byte", ns.outgoing, tags)
                 meter(NODE, "incoming-byte", ns.incoming, tags)
                 meter(NODE, "response", ns.responses, tags)
-        for name, read in g.extra.items():
+        for name, read in self._extra.items():
             out.append(Metric(name, PRODUCER, base, float(read()), name, GAUGE))
         return out
 
@@ -677,6 +682,7 @@ __all__ = [
     "SPECS",
     "TOPIC",
     "BufferStats",
+    "Gauge",
     "Metric",
     "MetricSpec",
     "NodeStats",

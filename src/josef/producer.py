@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -22,7 +23,7 @@ from josef.config import ProducerConfig
 from josef.errors import IllegalStateError, ProducerClosedError, RecordTooLargeError
 from josef.future import BatchResult, DeliveryCallback, RecordFuture, RecordMetadata
 from josef.metadata import ClusterMetadata, TopicInfo
-from josef.metrics import Metric, find
+from josef.metrics import Metric, ProducerMetrics, find
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
 from josef.sender import Sender
@@ -93,7 +94,8 @@ class Producer:
         self._sender = Sender(cfg, self._metadata, self._accumulator)
         self._accumulator.set_waker(self._sender.wake)
         self._metrics = self._sender.metrics
-        self._metrics.bind(self._accumulator, self._sender, self._metadata)
+        self._accumulator.register_metrics(self._metrics)
+        _register_gauges(self._metrics, self._sender, self._metadata)
         self._append = self._accumulator.append
         self._closed = False
         self._txn = self._sender.txn
@@ -103,6 +105,13 @@ class Producer:
         return f"<josef.Producer client.id={self.config['client.id']!r} {self.config!r}>"
 
     # -- sending -------------------------------------------------------------------------------
+
+    def can_send_without_blocking(self, topic: str, size: int = 0) -> bool:
+        """Whether sending ``size`` more bytes than a batch holds to ``topic`` returns at once: its metadata
+        is known and that much buffer memory is free with nobody waiting for memory (what the asyncio
+        wrapper asks before calling :meth:`send` or :meth:`send_many` on the event loop)."""
+        acc = self._accumulator
+        return topic in self._metadata.topics and acc.available >= acc.batch_size + size and not acc.waiters
 
     def send(
         self,
@@ -642,3 +651,21 @@ class Producer:
 
 
 __all__ = ["Producer"]
+
+
+def _register_gauges(metrics: ProducerMetrics, sender: Sender, metadata: ClusterMetadata) -> None:
+    """The gauges read from the sender's connections and the metadata.
+
+    Their owners (the sender-thread machinery being reworked into a network layer) register them here
+    until they do it themselves, as the accumulator does.
+    """
+
+    def age(now: float) -> float:
+        return now - metadata.updated_at if metadata.updated_at > 0 else math.nan
+
+    metrics.register_gauge("metadata-wait-time-ns-total", lambda now: metadata.wait_seconds * 1e9)
+    metrics.register_gauge("metadata-age", age)
+    metrics.register_gauge("requests-in-flight", lambda now: sum(len(c.in_flight) for c in list(sender.conns.values())))
+    metrics.register_gauge(
+        "connection-count", lambda now: sum(1 for c in list(sender.conns.values()) if c.state != "closed")
+    )

@@ -19,13 +19,20 @@ from josef import compression
 from josef.errors import ProtocolError
 
 HEADER_SIZE = 61
-# Upper bound of one record's framing beyond key, value and headers: length (5), attributes (1),
-# timestamp delta (10), offset delta (5), key length (5), value length (5), header count (5).
+# The two facts about a record's framing beyond its key, value and headers (both used nowhere else):
+# RECORD_OVERHEAD bounds it from above: length (5), attributes (1), timestamp delta (10), offset delta (5),
+# key length (5), value length (5), header count (5).  send() refuses records that could not fit even so,
+# and the record-size metrics report sizes with it, as Java's upper-bound estimate does.
 RECORD_OVERHEAD = 36
+# FRAMING_ESTIMATE is its typical value for small records (the exact framing is 7 to 36 bytes): what
+# send() counts, and batch splitting re-counts (estimated_size), when filling batches up to batch.size.
+FRAMING_ESTIMATE = 10
 TRANSACTIONAL_FLAG = 0x10
 CONTROL_FLAG = 0x20
+CODEC_MASK = 0x07
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
+_LOG_OVERHEAD = 12  # base offset and batch length: the bytes before what batchLength counts
 _CRC_START = 21
 
 
@@ -68,11 +75,6 @@ def header_bytes(headers: Sequence[tuple[bytes, bytes | None]]) -> bytes:
 
 # A queued record: (timestamp_ms, key, value, encoded headers section or None for no headers).
 Record = tuple[int, "bytes | None", "bytes | None", "bytes | None"]
-
-
-# Bytes a record adds to a batch beyond its key, value and headers, for typical small records
-# (the exact varint framing is 7 to 36 bytes): what batches are filled up to batch.size with.
-FRAMING_ESTIMATE = 10
 
 
 def estimated_size(record: Record) -> int:
@@ -138,24 +140,26 @@ def encode_batch(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     transactional: bool = False,
+    control: bool = False,
     codec: int = compression.NONE,
     compress: Callable[[bytes | bytearray], bytes] | None = None,
 ) -> tuple[bytearray, int]:
-    """A whole RecordBatch v2; returns it with the size of its uncompressed record section."""
+    """A whole RecordBatch v2 (base offset 0: the broker assigns it); returns it with the size of its
+    uncompressed record section.  ``control``: a transaction-marker batch (brokers write those)."""
     raw = encode_records(records, base_timestamp)
     raw_size = len(raw)
     body: bytes | bytearray = raw
     if codec != compression.NONE:
         assert compress is not None
         body = compress(raw)
-    attributes = codec | (TRANSACTIONAL_FLAG if transactional else 0)
+    attributes = codec | (TRANSACTIONAL_FLAG if transactional else 0) | (CONTROL_FLAG if control else 0)
     count = len(records)
     out = bytearray(HEADER_SIZE)
     _HEADER.pack_into(
         out,
         0,
         0,
-        HEADER_SIZE - 12 + len(body),
+        HEADER_SIZE - _LOG_OVERHEAD + len(body),
         -1,
         2,
         0,
@@ -176,6 +180,65 @@ def encode_batch(
 
 # ---------------------------------------------------------------------------------------------
 # Decoding: strict and bounds-checked, for tests, the CLI and the mock cluster.
+
+
+@dataclass(frozen=True)
+class BatchHeader:
+    """The fixed 61-byte header of a RecordBatch v2, unpacked but not yet checked."""
+
+    base_offset: int
+    length: int  # batchLength: the bytes after this field
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    record_count: int
+
+    @property
+    def size(self) -> int:
+        """The whole batch's size, header included, as its length field says."""
+        return self.length + _LOG_OVERHEAD
+
+    @property
+    def codec(self) -> int:
+        return self.attributes & CODEC_MASK
+
+    @property
+    def transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_FLAG)
+
+    @property
+    def control(self) -> bool:
+        return bool(self.attributes & CONTROL_FLAG)
+
+
+def read_batch_header(data: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    """The header of the batch at ``pos``; raises :class:`ProtocolError` if fewer than 61 bytes are left.
+
+    This is the only batch-header parser: :func:`decode_batches` and the mock cluster's log use it, each
+    then checking what it needs (magic, length, CRC) with :func:`crc_matches` and the fields.
+    """
+    if len(data) - pos < HEADER_SIZE:
+        raise ProtocolError(f"record batch of {len(data) - pos} bytes is shorter than its {HEADER_SIZE}-byte header")
+    return BatchHeader(*_HEADER.unpack_from(data, pos))
+
+
+def crc_matches(data: bytes | bytearray | memoryview, header: BatchHeader, pos: int = 0) -> bool:
+    """Whether the CRC-32C in ``header`` covers the batch at ``pos`` (which must hold ``header.size`` bytes)."""
+    with memoryview(data) as view:
+        return crc32c(view[pos + _CRC_START : pos + header.size]) == header.crc
+
+
+def set_base_offset(batch: bytearray, base_offset: int, leader_epoch: int) -> None:
+    """Rewrite the two header fields the CRC does not cover, as a broker does on append."""
+    struct.pack_into(">q", batch, 0, base_offset)
+    struct.pack_into(">i", batch, 12, leader_epoch)
 
 
 @dataclass(frozen=True)
@@ -203,7 +266,7 @@ class DecodedBatch:
 
     @property
     def codec(self) -> int:
-        return self.attributes & 0x07
+        return self.attributes & CODEC_MASK
 
     @property
     def transactional(self) -> bool:
@@ -214,7 +277,8 @@ class DecodedBatch:
         return bool(self.attributes & CONTROL_FLAG)
 
 
-def _read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+def read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+    """A zig-zag varint at ``pos``, not reading at or past ``end``; returns it and the position after it."""
     shift = 0
     z = 0
     while True:
@@ -232,7 +296,7 @@ def _read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int
 
 
 def _read_bytes(data: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
-    length, pos = _read_varint(data, pos, end)
+    length, pos = read_varint(data, pos, end)
     if length < 0:
         return None, pos
     if pos + length > end:
@@ -246,22 +310,19 @@ def decode_batches(data: bytes | memoryview, *, verify_crc: bool = True) -> list
     batches = []
     pos = 0
     while pos < len(data):
-        if len(data) - pos < HEADER_SIZE:
-            raise ProtocolError("truncated record batch header")
-        fields = _HEADER.unpack_from(data, pos)
-        (base_offset, length, leader_epoch, magic, crc, attributes, last_delta, base_ts, max_ts, pid, epoch,
-         base_seq, count) = fields
-        if magic != 2:
-            raise ProtocolError(f"unsupported record batch magic {magic}")
-        end = pos + 12 + length
-        if length < HEADER_SIZE - 12 or end > len(data):
+        header = read_batch_header(data, pos)
+        length, count = header.length, header.record_count
+        if header.magic != 2:
+            raise ProtocolError(f"unsupported record batch magic {header.magic}")
+        end = pos + header.size
+        if length < HEADER_SIZE - _LOG_OVERHEAD or end > len(data):
             raise ProtocolError(f"record batch length {length} does not fit the data")
-        if verify_crc and crc32c(data[pos + _CRC_START : end]) != crc:
+        if verify_crc and not crc_matches(data, header, pos):
             raise ProtocolError("record batch CRC mismatch")
         if count < 0 or count > length:
             raise ProtocolError(f"impossible record count {count}")
         body = data[pos + HEADER_SIZE : end]
-        codec = attributes & 0x07
+        base_offset, base_ts, codec = header.base_offset, header.base_timestamp, header.codec
         if codec:
             try:
                 body = compression.decompress(codec, body)
@@ -270,16 +331,16 @@ def decode_batches(data: bytes | memoryview, *, verify_crc: bool = True) -> list
         records = []
         rpos, rend = 0, len(body)
         for _ in range(count):
-            size, rpos = _read_varint(body, rpos, rend)
+            size, rpos = read_varint(body, rpos, rend)
             stop = rpos + size
             if size < 0 or stop > rend:
                 raise ProtocolError("record length runs past the end of the batch")
             rpos += 1  # attributes
-            ts_delta, rpos = _read_varint(body, rpos, stop)
-            off_delta, rpos = _read_varint(body, rpos, stop)
+            ts_delta, rpos = read_varint(body, rpos, stop)
+            off_delta, rpos = read_varint(body, rpos, stop)
             key, rpos = _read_bytes(body, rpos, stop)
             value, rpos = _read_bytes(body, rpos, stop)
-            nheaders, rpos = _read_varint(body, rpos, stop)
+            nheaders, rpos = read_varint(body, rpos, stop)
             if nheaders < 0 or nheaders > size:
                 raise ProtocolError(f"impossible header count {nheaders}")
             headers = []
@@ -293,8 +354,9 @@ def decode_batches(data: bytes | memoryview, *, verify_crc: bool = True) -> list
                 raise ProtocolError("record length disagrees with its fields")
             records.append(DecodedRecord(base_offset + off_delta, base_ts + ts_delta, key, value, headers))
         batches.append(
-            DecodedBatch(base_offset, leader_epoch, attributes, last_delta, base_ts, max_ts, pid, epoch, base_seq,
-                         records, end - pos)
+            DecodedBatch(base_offset, header.partition_leader_epoch, header.attributes, header.last_offset_delta,
+                         base_ts, header.max_timestamp, header.producer_id, header.producer_epoch,
+                         header.base_sequence, records, end - pos)
         )
         pos = end
     return batches

@@ -554,7 +554,7 @@ class Sender:
         for topic in response["responses"]:
             name: str = names_by_id.get(topic.get("topic_id"), "") if names_by_id else topic["name"]
             for part in topic["partition_responses"]:
-                tp = (name, part["index"])
+                tp = TopicPartition(name, part["index"])
                 answered = by_tp.get(tp)
                 if answered is None:
                     continue

@@ -73,9 +73,7 @@ __all__ = [
 # -- public value types -------------------------------------------------------------------------
 
 
-class TopicPartition(NamedTuple):
-    topic: str
-    partition: int
+from josef.types import TopicPartition  # noqa: E402  one home for TopicPartition (the integrator moves this import up)
 
 
 class OffsetAndMetadata(NamedTuple):

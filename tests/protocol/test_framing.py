@@ -159,6 +159,35 @@ def test_encode_errors_name_the_field() -> None:
         encode_request(0, 3, 1, None, {"topic_data": [{"name": None}]})
 
 
+def test_misspelt_end_txn_body_is_refused_naming_the_field() -> None:
+    # Encoded as-is, this commit would go out as epoch 0, committed=False: an abort.
+    body = {"transactional_id": "tx", "producer_id": 7, "producer_epoc": 1, "commited": True}
+    with pytest.raises(EncodeError, match=r"^END_TXN v3 request: unknown fields 'commited', 'producer_epoc'$"):
+        encode_request(ApiKey.END_TXN, 3, 1, None, body)
+    with pytest.raises(EncodeError, match=r"END_TXN v3 request: unknown field 'commited'") as info:
+        encode_request(ApiKey.END_TXN, 3, 1, None, {"producer_epoch": 1, "commited": True})
+    assert info.value.path == ""
+    assert info.value.message == "END_TXN v3 request"
+
+
+def test_unknown_keys_in_nested_structs_name_their_path() -> None:
+    body = {"topic_data": [{"name": "t", "partition_data": [{"index": 0, "record": b""}]}]}
+    with pytest.raises(EncodeError, match=r"topic_data\[0\]\.partition_data\[0\]: unknown field 'record'"):
+        encode_request(ApiKey.PRODUCE, 9, 1, None, body)
+    with pytest.raises(EncodeError, match=r"^METADATA v12 response: brokers\[1\]: unknown field 'nodeid'"):
+        encode_response(ApiKey.METADATA, 12, 1, {"brokers": [{"node_id": 1}, {"nodeid": 2}]})
+
+
+def test_keys_of_other_versions_are_ignored() -> None:
+    # name exists up to v12 and topic_id from v13: both may be given, each version writes its own.
+    body = {"topic_data": [{"name": "t", "topic_id": b"\x01" * 16, "partition_data": []}]}
+    v9, v13 = encode_request(ApiKey.PRODUCE, 9, 1, None, body), encode_request(ApiKey.PRODUCE, 13, 1, None, body)
+    assert b"\x01" * 16 not in v9 and b"\x01" * 16 in v13
+    assert encode_request(ApiKey.END_TXN, 3, 1, None, {}) == encode_request(
+        ApiKey.END_TXN, 3, 1, None, {"transactional_id": ""}
+    )
+
+
 def test_memoryview_frames() -> None:
     frame = encode_response(26, 5, 4, {"producer_id": 7, "producer_epoch": 2})
     assert decode_response(26, 5, memoryview(frame)[4:]) == (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from josef.protocol import decode_request, decode_response, encode_request, encode_response
+from josef.protocol import EncodeError, decode_request, decode_response, encode_request, encode_response
 from josef.protocol.apis import APIS
 
 from .strategies import all_versions, message_strategy
@@ -53,9 +53,13 @@ def test_empty_body_encodes_defaults(api_key: int, version: int) -> None:
 
 
 def test_fields_outside_the_version_are_ignored() -> None:
-    body: dict[str, Any] = {"acks": 1, "timeout_ms": 10, "topic_data": [], "not_a_field": 1}
-    _, decoded = decode_request(encode_request(0, 3, 1, None, {**body, "topic_id": "ignored"})[4:])
-    assert decoded == {"transactional_id": None, "acks": 1, "timeout_ms": 10, "topic_data": []}
+    body: dict[str, Any] = {"acks": 1, "timeout_ms": 10, "topic_data": [{"topic_id": "ignored", "name": "t"}]}
+    _, decoded = decode_request(encode_request(0, 3, 1, None, body)[4:])
+    assert decoded == {
+        "transactional_id": None, "acks": 1, "timeout_ms": 10, "topic_data": [{"name": "t", "partition_data": []}]
+    }
+    with pytest.raises(EncodeError, match="unknown field 'not_a_field'"):
+        encode_request(0, 3, 1, None, {**body, "not_a_field": 1})
 
 
 def test_metadata_defaults() -> None:

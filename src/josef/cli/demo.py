@@ -12,7 +12,7 @@ from typing import Any
 import josef
 from josef.cli.common import CliError, call, cluster, open_producer, producer_config
 from josef.cli.topics import Admin
-from josef.errors import error_for_code
+from josef.errors import ErrorCode, error_for_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ class Demo:
                 self.admin = Admin(self.config["bootstrap.servers"])
             result = self.admin.create_topics([{"name": name, "num_partitions": partitions,
                                                 "replication_factor": -1, "assignments": [], "configs": []}])
-            if result[0]["error_code"] not in (0, 36):
+            if result[0]["error_code"] not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
                 raise error_for_code(result[0]["error_code"], result[0]["error_message"])
         return name
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import socket
 import struct
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from josef.cli.common import CliError, cluster, describe, note, producer_config, split_kv
-from josef.errors import error_for_code
+from josef.errors import ErrorCode, error_for_code
+from josef.protocol.types import (
+    ApiVersionsResponse,
+    CreateTopicsRequest,
+    CreateTopicsRequestTopics,
+    CreateTopicsRequestTopicsConfigs,
+    CreateTopicsResponse,
+    CreateTopicsResponseTopics,
+    MetadataRequest,
+    MetadataResponse,
+)
 
 
 class Admin:
@@ -30,7 +41,7 @@ class Admin:
                 errors.append(f"{server.strip()}: {exc}")
         if self.sock is None:
             raise CliError("cannot connect to any bootstrap server: " + "; ".join(errors))
-        response = self.request(ApiKey.API_VERSIONS, 0, {})
+        response = cast(ApiVersionsResponse, self.request(ApiKey.API_VERSIONS, 0, {}))
         if response["error_code"]:
             raise error_for_code(response["error_code"])
         self.versions: dict[int, int] = {}
@@ -39,7 +50,8 @@ class Admin:
             if version is not None:
                 self.versions[entry["api_key"]] = version
 
-    def request(self, api_key: int, version: int, body: dict[str, Any]) -> dict[str, Any]:
+    def request(self, api_key: int, version: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one request and return the decoded response (callers cast it to the response's TypedDict)."""
         from josef.protocol import decode_response, encode_request
 
         assert self.sock is not None
@@ -66,22 +78,21 @@ class Admin:
             chunks += data
         return bytes(chunks)
 
-    def metadata(self, topics: list[str] | None) -> dict[str, Any]:
+    def metadata(self, topics: list[str] | None) -> MetadataResponse:
         from josef.protocol import ApiKey
 
-        body = {
+        body: MetadataRequest = {
             "topics": None if topics is None else [{"name": t} for t in topics],
             "allow_auto_topic_creation": False,
         }
-        return self.request(ApiKey.METADATA, self.version(ApiKey.METADATA), body)
+        return cast(MetadataResponse, self.request(ApiKey.METADATA, self.version(ApiKey.METADATA), body))
 
-    def create_topics(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def create_topics(self, specs: list[CreateTopicsRequestTopics]) -> list[CreateTopicsResponseTopics]:
         from josef.protocol import ApiKey
 
-        body = {"topics": specs, "timeout_ms": int(self.timeout * 1000), "validate_only": False}
+        body: CreateTopicsRequest = {"topics": specs, "timeout_ms": int(self.timeout * 1000), "validate_only": False}
         response = self.request(ApiKey.CREATE_TOPICS, self.version(ApiKey.CREATE_TOPICS), body)
-        topics: list[dict[str, Any]] = response["topics"]
-        return topics
+        return cast(CreateTopicsResponse, response)["topics"]
 
     def close(self) -> None:
         if self.sock is not None:
@@ -100,21 +111,23 @@ def cmd_topics(args: argparse.Namespace) -> int:
                         print(topic["name"])
             elif args.topics_command == "create":
                 pairs = [split_kv(c, "--config") for c in args.topic_config or []]
-                configs = [{"name": k, "value": v} for k, v in pairs]
-                specs = [{"name": name, "num_partitions": args.partitions,
-                          "replication_factor": args.replication_factor, "assignments": [], "configs": configs}
-                         for name in args.topics]
+                configs: list[CreateTopicsRequestTopicsConfigs] = [{"name": k, "value": v} for k, v in pairs]
+                specs: list[CreateTopicsRequestTopics] = [
+                    {"name": name, "num_partitions": args.partitions, "replication_factor": args.replication_factor,
+                     "assignments": [], "configs": configs}
+                    for name in args.topics
+                ]
                 failed = 0
-                for topic in admin.create_topics(specs):
-                    code = topic["error_code"]
-                    if code == 36 and args.if_not_exists:  # TOPIC_ALREADY_EXISTS
+                for created in admin.create_topics(specs):
+                    code = created["error_code"]
+                    if code == ErrorCode.TOPIC_ALREADY_EXISTS and args.if_not_exists:
                         continue
                     if code:
                         failed += 1
-                        error = error_for_code(code, topic["error_message"])
-                        note(f"error: topic {topic['name']!r}: {describe(error)}")
+                        error = error_for_code(code, created["error_message"])
+                        note(f"error: topic {created['name']!r}: {describe(error)}")
                     else:
-                        print(f"Created topic {topic['name']}.")
+                        print(f"Created topic {created['name']}.")
                 return 1 if failed else 0
             else:
                 response = admin.metadata(args.topics or None)

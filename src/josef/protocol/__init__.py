@@ -10,7 +10,10 @@ The schemas live in :mod:`josef.protocol.apis` (one request/response pair per AP
 decoders, and :mod:`josef.protocol.framing` adds size prefixes and headers.
 
 Encoding: missing fields take their defaults (0, "", False, [], None where nullable, or the schema's own
-default); fields that do not exist at the version are ignored.  Decoding returns every field of the version;
+default); fields that exist only in other versions of the message are ignored, and any other key raises
+:class:`EncodeError` naming it (``END_TXN v3 request: unknown field 'commited'``), so a typo cannot encode
+as a default.  :mod:`josef.protocol.types` has a generated ``TypedDict`` per body for mypy to check field
+names before that.  Decoding returns every field of the version;
 tagged fields are always present, holding their default when the peer did not send them.  UUIDs decode to
 :class:`uuid.UUID` (encode accepts a UUID or 16 bytes); bytes and records decode to ``bytes``.
 

@@ -45,16 +45,26 @@ _ZEROS: dict[str, Any] = {
 
 
 class EncodeError(ValueError):
-    """A value could not be encoded; ``path`` names the field, e.g. ``topic_data[0].partition_data``."""
+    """A value could not be encoded; ``path`` names the field, e.g. ``topic_data[0].partition_data``.
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot encode {path or 'message'}: {reason}")
+    ``message`` names what was being encoded (``"END_TXN v3 request"``) once the framing layer knows it.
+    """
+
+    def __init__(self, path: str, reason: str, message: str = "") -> None:
+        where = f"{path}: " if path else ""
+        text = f"{message}: {where}{reason}" if message else f"cannot encode {path or 'message'}: {reason}"
+        super().__init__(text)
         self.path = path
         self.reason = reason
+        self.message = message
 
     def under(self, prefix: str) -> EncodeError:
         sep = "" if not self.path or self.path.startswith("[") else "."
         return EncodeError(prefix + sep + self.path if self.path else prefix, self.reason)
+
+    def within(self, message: str) -> EncodeError:
+        """The same error, naming the message it happened in."""
+        return EncodeError(self.path, self.reason, message)
 
 
 class Chunks(bytearray):
@@ -164,13 +174,19 @@ def _struct(
         dec_steps.append(_tag_reader(tagged, version, flexible))
 
     steps = [step for _, step in enc_steps]
+    # Every name the struct has in any version: keys of other versions are ignored, any other key is a typo.
+    known = frozenset(f.name for f in fields)
+    is_known = known.issuperset
 
     def encode(out: bytearray, value: Mapping[str, Any]) -> None:
         try:
-            for step in steps:
-                step(out, value)
+            if is_known(value):
+                for step in steps:
+                    step(out, value)
+                return
         except Exception as exc:
             raise _locate(exc, enc_steps, value) from exc
+        raise _unknown(value, known)
 
     def decode(buf: bytes, pos: int) -> tuple[dict[str, Any], int]:
         d: dict[str, Any] = {}
@@ -201,6 +217,15 @@ def _locate(exc: Exception, enc_steps: list[tuple[str, Step]], value: Any) -> En
         except Exception as err:
             return EncodeError(label, f"{type(err).__name__}: {err}")
     return EncodeError("", f"{type(exc).__name__}: {exc}")
+
+
+def _unknown(value: Any, known: frozenset[str]) -> EncodeError:
+    """The error for a value with keys the struct does not have (or for a value that is no mapping)."""
+    if not isinstance(value, Mapping):
+        return EncodeError("", f"expected a mapping, got {type(value).__name__}")
+    unknown = sorted(map(repr, set(value) - known))
+    noun = "field" if len(unknown) == 1 else "fields"
+    return EncodeError("", f"unknown {noun} {', '.join(unknown)}")
 
 
 def _enc_field_step(name: str, default: Any, writer: Writer) -> Step:

@@ -13,9 +13,9 @@ import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from josef.errors import ProtocolError, UnsupportedVersionError
+from josef.errors import ErrorCode, ProtocolError, UnsupportedVersionError
 from josef.protocol.apis import APIS, CLIENT_VERSIONS, ApiKey
-from josef.protocol.codec import Chunks, Codec, compile_message, skip_tagged_fields, truncated
+from josef.protocol.codec import Chunks, Codec, EncodeError, compile_message, skip_tagged_fields, truncated
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_FRAME_SIZE = 100 * 1024 * 1024
-_UNSUPPORTED_VERSION = 35
 _SIZE = struct.Struct(">i")
 _REQUEST_HEADER = struct.Struct(">hhi")
 _H = struct.Struct(">h")
@@ -104,9 +103,11 @@ def encode_request(
 ) -> bytes:
     """The whole request frame, including the 4-byte big-endian size prefix.
 
-    Fields missing from ``body`` take their defaults; fields that do not exist at ``version`` are
-    ignored.  Raises :class:`~josef.errors.UnsupportedVersionError` for an API or version josef does not
-    implement and :class:`~josef.protocol.codec.EncodeError` (a ``ValueError``) for a bad value.
+    Fields missing from ``body`` take their defaults; fields that exist only in other versions of the
+    message are ignored; any other key raises :class:`~josef.protocol.codec.EncodeError` naming it (a
+    misspelt field must not silently encode as its default).  Raises
+    :class:`~josef.errors.UnsupportedVersionError` for an API or version josef does not implement and
+    :class:`~josef.protocol.codec.EncodeError` (a ``ValueError``) for a bad value.
     """
     codec = _codec(api_key, version, True)
     out = Chunks()
@@ -120,7 +121,10 @@ def encode_request(
         out += raw
     if _flexible_header(api_key, version, True):
         out.append(0)
-    codec.encode(out, body)
+    try:
+        codec.encode(out, body)
+    except EncodeError as exc:
+        raise exc.within(f"{ApiKey(api_key).name} v{version} request") from None
     return out.frame()
 
 
@@ -132,7 +136,10 @@ def encode_response(api_key: int, version: int, correlation_id: int, body: Mappi
     out += _SIZE.pack(correlation_id)
     if _flexible_header(api_key, version, False):
         out.append(0)
-    codec.encode(out, body)
+    try:
+        codec.encode(out, body)
+    except EncodeError as exc:
+        raise exc.within(f"{ApiKey(api_key).name} v{version} response") from None
     return out.frame()
 
 
@@ -153,7 +160,7 @@ def decode_response(api_key: int, version: int, frame: bytes | memoryview) -> tu
         correlation_id = _SIZE.unpack_from(buf, 0)[0]
         pos = 4
         if api_key == ApiKey.API_VERSIONS:
-            if version > 0 and len(buf) >= 6 and _H.unpack_from(buf, 4)[0] == _UNSUPPORTED_VERSION:
+            if version > 0 and len(buf) >= 6 and _H.unpack_from(buf, 4)[0] == ErrorCode.UNSUPPORTED_VERSION:
                 codec = _codec(api_key, 0, False)
         elif APIS[api_key].flexible(version):
             pos = skip_tagged_fields(buf, pos)

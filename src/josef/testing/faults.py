@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from josef.errors import BrokerError, UnknownBrokerError, error_for_code
 
 if TYPE_CHECKING:
-    from josef.testing.handlers import Request
+    from josef.testing.request import Request
 
 __all__ = ["ErrorSpec", "Fault", "FaultList", "error_code"]
 

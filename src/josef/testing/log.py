@@ -29,11 +29,20 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 
-from crc32c import crc32c
-
 from josef import compression
+from josef.errors import ErrorCode, ProtocolError
 from josef.idempotence import add_sequence
-from josef.records import CONTROL_FLAG, HEADER_SIZE, TRANSACTIONAL_FLAG, encode_records
+from josef.records import (
+    CONTROL_FLAG,
+    HEADER_SIZE,
+    TRANSACTIONAL_FLAG,
+    BatchHeader,
+    crc_matches,
+    encode_batch,
+    read_batch_header,
+    read_varint,
+    set_base_offset,
+)
 
 __all__ = [
     "MAX_DUPLICATE_WINDOW",
@@ -42,54 +51,19 @@ __all__ = [
     "ProducerEntry",
     "control_batch",
     "count_records",
+    "last_sequence",
     "parse_batch_header",
 ]
 
 MAX_DUPLICATE_WINDOW = 5
 
-_HEADER = struct.Struct(">qiibIhiqqqhii")
-_OFFSET_AND_LENGTH = struct.Struct(">qi")
-_LEADER_EPOCH = struct.Struct(">i")
 _CONTROL_KEY = struct.Struct(">hh")
 _CONTROL_VALUE = struct.Struct(">hi")
-_CRC_START = 21
-
-# Error codes the log itself produces.
-NONE = 0
-CORRUPT_MESSAGE = 2
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-INVALID_PRODUCER_EPOCH = 47
-UNKNOWN_PRODUCER_ID = 59
-INVALID_RECORD = 87
 
 
-@dataclass(frozen=True)
-class BatchHeader:
-    """The fixed 61-byte header of a RecordBatch v2, as the mock validates and indexes it."""
-
-    length: int
-    magic: int
-    crc: int
-    attributes: int
-    last_offset_delta: int
-    base_timestamp: int
-    max_timestamp: int
-    producer_id: int
-    producer_epoch: int
-    base_sequence: int
-    record_count: int
-
-    @property
-    def transactional(self) -> bool:
-        return bool(self.attributes & TRANSACTIONAL_FLAG)
-
-    @property
-    def control(self) -> bool:
-        return bool(self.attributes & CONTROL_FLAG)
-
-    @property
-    def last_sequence(self) -> int:
-        return add_sequence(self.base_sequence, self.record_count - 1)
+def last_sequence(header: BatchHeader) -> int:
+    """The sequence number of the batch's last record."""
+    return add_sequence(header.base_sequence, header.record_count - 1)
 
 
 class InvalidBatch(Exception):
@@ -102,39 +76,26 @@ class InvalidBatch(Exception):
 
 def parse_batch_header(data: bytes) -> BatchHeader:
     """Check that ``data`` is exactly one RecordBatch v2 with a good CRC; raises :class:`InvalidBatch`."""
-    if len(data) < HEADER_SIZE:
-        raise InvalidBatch(CORRUPT_MESSAGE, f"record batch of {len(data)} bytes is shorter than its header")
-    (_, length, _, magic, crc, attributes, last_delta, base_ts, max_ts, pid, epoch, base_seq,
-     count) = _HEADER.unpack_from(data, 0)
-    if magic != 2:
-        raise InvalidBatch(INVALID_RECORD, f"record batch magic {magic}: Produce v3+ needs magic 2")
-    if length + 12 != len(data):
-        if length + 12 < len(data):
-            raise InvalidBatch(INVALID_RECORD, "a Produce partition must carry exactly one record batch")
-        raise InvalidBatch(CORRUPT_MESSAGE, f"record batch length {length} runs past the {len(data)} bytes sent")
-    if crc32c(memoryview(data)[_CRC_START:]) != crc:
-        raise InvalidBatch(CORRUPT_MESSAGE, "record batch CRC mismatch")
+    try:
+        header = read_batch_header(data)
+    except ProtocolError as exc:
+        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
+    if header.magic != 2:
+        raise InvalidBatch(ErrorCode.INVALID_RECORD, f"record batch magic {header.magic}: Produce v3+ needs magic 2")
+    if header.size != len(data):
+        if header.size < len(data):
+            raise InvalidBatch(ErrorCode.INVALID_RECORD, "a Produce partition must carry exactly one record batch")
+        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE,
+                           f"record batch length {header.length} runs past the {len(data)} bytes sent")
+    if not crc_matches(data, header):
+        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, "record batch CRC mismatch")
+    count, last_delta = header.record_count, header.last_offset_delta
     if count <= 0 or last_delta != count - 1:
-        raise InvalidBatch(INVALID_RECORD, f"record count {count} disagrees with last offset delta {last_delta}")
-    if attributes & CONTROL_FLAG:
-        raise InvalidBatch(INVALID_RECORD, "clients may not produce control batches")
-    return BatchHeader(length, magic, crc, attributes, last_delta, base_ts, max_ts, pid, epoch, base_seq, count)
-
-
-def _skip_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    shift = 0
-    z = 0
-    while True:
-        if pos >= end:
-            raise InvalidBatch(CORRUPT_MESSAGE, "truncated record length")
-        byte = data[pos]
-        pos += 1
-        z |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (z >> 1) ^ -(z & 1), pos
-        shift += 7
-        if shift > 63:
-            raise InvalidBatch(CORRUPT_MESSAGE, "record length varint longer than 10 bytes")
+        raise InvalidBatch(ErrorCode.INVALID_RECORD,
+                           f"record count {count} disagrees with last offset delta {last_delta}")
+    if header.control:
+        raise InvalidBatch(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
+    return header
 
 
 def count_records(data: bytes, header: BatchHeader, max_uncompressed: int) -> int:
@@ -144,25 +105,27 @@ def count_records(data: bytes, header: BatchHeader, max_uncompressed: int) -> in
     enough for every Produce request, unlike decoding each record's fields.
     """
     body: bytes = data[HEADER_SIZE:]
-    codec = header.attributes & 0x07
-    if codec:
+    if header.codec:
         try:
-            body = compression.decompress(codec, body)
+            body = compression.decompress(header.codec, body)
         except Exception as exc:
-            raise InvalidBatch(CORRUPT_MESSAGE, f"cannot decompress the record batch: {exc}") from exc
+            raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, f"cannot decompress the record batch: {exc}") from exc
         if len(body) > max_uncompressed:
-            raise InvalidBatch(INVALID_RECORD, "decompressed record batch is too large")
+            raise InvalidBatch(ErrorCode.INVALID_RECORD, "decompressed record batch is too large")
     pos, end, count = 0, len(body), 0
     while pos < end:
-        size, pos = _skip_varint(body, pos, end)
+        try:
+            size, pos = read_varint(body, pos, end)
+        except ProtocolError as exc:
+            raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
         if size <= 0 or pos + size > end:
-            raise InvalidBatch(CORRUPT_MESSAGE, "record length runs past the end of the batch")
+            raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, "record length runs past the end of the batch")
         pos += size
         count += 1
         if count > header.record_count:
             break
     if count != header.record_count:
-        raise InvalidBatch(INVALID_RECORD, f"batch says {header.record_count} records, holds {count}")
+        raise InvalidBatch(ErrorCode.INVALID_RECORD, f"batch says {header.record_count} records, holds {count}")
     return count
 
 
@@ -174,14 +137,11 @@ def control_batch(offset: int, producer_id: int, producer_epoch: int, commit: bo
     """
     key = _CONTROL_KEY.pack(0, 1 if commit else 0)
     value = _CONTROL_VALUE.pack(0, coordinator_epoch)
-    body = encode_records([(timestamp_ms, key, value, None)], timestamp_ms)
-    out = bytearray(HEADER_SIZE)
-    _HEADER.pack_into(
-        out, 0, offset, HEADER_SIZE - 12 + len(body), -1, 2, 0, CONTROL_FLAG | TRANSACTIONAL_FLAG, 0,
-        timestamp_ms, timestamp_ms, producer_id, producer_epoch, -1, 1,
+    out, _ = encode_batch(
+        [(timestamp_ms, key, value, None)], base_timestamp=timestamp_ms, max_timestamp=timestamp_ms,
+        producer_id=producer_id, producer_epoch=producer_epoch, transactional=True, control=True,
     )
-    out += body
-    struct.pack_into(">I", out, 17, crc32c(memoryview(out)[_CRC_START:]))
+    set_base_offset(out, offset, -1)
     return bytes(out)
 
 
@@ -267,29 +227,29 @@ class Partition:
         first = header.base_sequence
         if entry is None:
             if not pid_known:
-                return AppendResult(UNKNOWN_PRODUCER_ID, message=f"producer id {pid} was never issued")
+                return AppendResult(ErrorCode.UNKNOWN_PRODUCER_ID, message=f"producer id {pid} was never issued")
             return None
         if header.producer_epoch < entry.epoch:
             return AppendResult(
-                INVALID_PRODUCER_EPOCH,
+                ErrorCode.INVALID_PRODUCER_EPOCH,
                 message=f"epoch {header.producer_epoch} is older than {entry.epoch} for producer id {pid}",
             )
         if header.producer_epoch > entry.epoch:
             if first != 0:
-                return AppendResult(OUT_OF_ORDER_SEQUENCE_NUMBER,
+                return AppendResult(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                     message=f"new epoch {header.producer_epoch} must start at sequence 0, not {first}")
             return None
-        last = header.last_sequence
+        last = last_sequence(header)
         for dup_first, dup_last, dup_offset in entry.recent:
             if dup_first == first and dup_last == last:
-                return AppendResult(NONE, dup_offset, duplicate=True)
+                return AppendResult(ErrorCode.NONE, dup_offset, duplicate=True)
         if entry.last_sequence >= 0 or entry.recent:
             expected = add_sequence(entry.last_sequence, 1)
             if first != expected:
-                return AppendResult(OUT_OF_ORDER_SEQUENCE_NUMBER,
+                return AppendResult(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                     message=f"expected sequence {expected}, got {first} (producer id {pid})")
         elif first != 0:
-            return AppendResult(OUT_OF_ORDER_SEQUENCE_NUMBER,
+            return AppendResult(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                                 message=f"expected sequence 0, got {first} (producer id {pid})")
         return None
 
@@ -297,8 +257,7 @@ class Partition:
         """Append an already validated batch; returns its base offset."""
         base = self.log_end_offset
         buf = bytearray(data)
-        _OFFSET_AND_LENGTH.pack_into(buf, 0, base, header.length)
-        _LEADER_EPOCH.pack_into(buf, 12, leader_epoch)
+        set_base_offset(buf, base, leader_epoch)
         self._store(StoredBatch(base, base + header.last_offset_delta, header.max_timestamp, header.producer_id,
                                 header.attributes, bytes(buf)))
         pid = header.producer_id
@@ -307,8 +266,8 @@ class Partition:
             if entry is None or header.producer_epoch != entry.epoch:
                 txn = entry.txn_first_offset if entry is not None else None
                 entry = self.producers[pid] = ProducerEntry(header.producer_epoch, txn_first_offset=txn)
-            entry.last_sequence = header.last_sequence
-            entry.recent.append((header.base_sequence, header.last_sequence, base))
+            entry.last_sequence = last_sequence(header)
+            entry.recent.append((header.base_sequence, entry.last_sequence, base))
             if header.transactional and pid not in self.open_txns:
                 self.open_txns[pid] = base
                 entry.txn_first_offset = base
@@ -319,7 +278,7 @@ class Partition:
         """Append a COMMIT/ABORT control batch for ``producer_id``; returns its offset."""
         offset = self.log_end_offset
         data = bytearray(control_batch(offset, producer_id, producer_epoch, commit, coordinator_epoch, now_ms))
-        _LEADER_EPOCH.pack_into(data, 12, self.leader_epoch)
+        set_base_offset(data, offset, self.leader_epoch)
         self._store(StoredBatch(offset, offset, now_ms, producer_id, CONTROL_FLAG | TRANSACTIONAL_FLAG, bytes(data)))
         first = self.open_txns.pop(producer_id, None)
         entry = self.producers.get(producer_id)

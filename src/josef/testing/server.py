@@ -22,11 +22,11 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from josef.errors import ProtocolError
+from josef.errors import ErrorCode, ProtocolError
 from josef.protocol import ApiKey, FrameReader, UnsupportedRequestError, decode_request, encode_response
 from josef.testing.groups import expire
 from josef.testing.handlers import HANDLERS, Reply, Request, partitions_named
@@ -40,7 +40,6 @@ __all__ = ["Server"]
 log = logging.getLogger("josef.testing")
 
 T = TypeVar("T")
-_UNSUPPORTED_VERSION = 35
 _MAX_SLEEP = 0.25
 _TXN_SWEEP_INTERVAL = 0.05
 _GROUP_SWEEP_INTERVAL = 0.05
@@ -60,7 +59,7 @@ class _Slot:
         self.close = reply.close
         self.throttle_ms = throttle_ms
         body = reply.body
-        self.wait: Callable[[bool], dict[str, Any] | None] = reply.wait or (lambda force: body)
+        self.wait: Callable[[bool], Mapping[str, Any] | None] = reply.wait or (lambda force: body)
         self.wait_until = max(reply.wait_until, due)
 
 
@@ -393,7 +392,7 @@ class Server:
             h = exc.header
             if h.api_key == ApiKey.API_VERSIONS:
                 # Too new for us: answer in v0 with our ApiVersions range, so the client can step down.
-                answer = api_versions_body(state, _UNSUPPORTED_VERSION)
+                answer = api_versions_body(state, ErrorCode.UNSUPPORTED_VERSION)
                 answer["api_keys"] = [a for a in answer["api_keys"] if a["api_key"] == ApiKey.API_VERSIONS]
                 conn.out += encode_response(ApiKey.API_VERSIONS, 0, h.correlation_id, answer)
                 self._write(conn)

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from josef.errors import ErrorCode
 from josef.testing.configs import ConfigError, apply_topic_configs, check_topic_config
 from josef.testing.faults import FaultList
 from josef.testing.groups import Group
@@ -170,26 +171,27 @@ class ClusterState:
         """Create a topic (or with ``validate_only`` only check that it could be); raises :class:`TopicError`
         when it cannot exist as asked."""
         if not self.valid_topic_name(name):
-            raise TopicError(17, f"invalid topic name {name!r}")
+            raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"invalid topic name {name!r}")
         if name in self.topics:
-            raise TopicError(36, f"topic {name!r} already exists")
+            raise TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
         brokers = sorted(self.brokers)
         if assignments:
             count = len(assignments)
             if sorted(assignments) != list(range(count)):
-                raise TopicError(39, "assignments must cover partitions 0..n-1")
+                raise TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, "assignments must cover partitions 0..n-1")
             for replicas in assignments.values():
                 if not replicas or len(set(replicas)) != len(replicas) or not set(replicas) <= set(brokers):
-                    raise TopicError(39, f"invalid replica assignment {replicas}")
+                    raise TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"invalid replica assignment {replicas}")
         else:
             count = self.config.default_partitions if partitions is None or partitions == -1 else partitions
             if not 1 <= count <= self.config.max_partitions_per_topic:
-                raise TopicError(37, f"invalid partition count {count}")
+                raise TopicError(ErrorCode.INVALID_PARTITIONS, f"invalid partition count {count}")
             rf = replication_factor
             if rf is None or rf == -1:
                 rf = min(self.config.default_replication_factor, len(brokers))
             if not 1 <= rf <= len(brokers):
-                raise TopicError(38, f"replication factor {rf} with {len(brokers)} brokers")
+                raise TopicError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                                 f"replication factor {rf} with {len(brokers)} brokers")
             start = self._rr
             self._rr += 1
             assignments = {

@@ -12,9 +12,10 @@ which the mock does not advertise.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from josef.protocol import CLIENT_VERSIONS, ApiKey
+from josef.protocol.types import AddPartitionsToTxnRequest
 from josef.testing.handlers import admin, cluster_info, fetch, groups, produce, transactions
 from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState
@@ -78,7 +79,7 @@ def partitions_named(state: ClusterState, api_key: int, version: int, body: dict
         for t in body["topics"]:
             out.extend((t["name"], p["partition_index"]) for p in t["partitions"])
     elif api_key == ApiKey.ADD_PARTITIONS_TO_TXN:
-        for t in transactions.requested_topics(body, version):
+        for t in transactions.requested_topics(cast(AddPartitionsToTxnRequest, body), version):
             out.extend((t["name"], p) for p in t["partitions"])
     elif api_key in _BY_NAME_AND_INDEX and not (api_key == ApiKey.OFFSET_COMMIT and version >= 10):
         for t in body["topics"]:

@@ -1,89 +1,20 @@
-"""What every handler shares: the request and reply types, error codes, leader hints."""
+"""What every handler shares: the request and reply types (from :mod:`josef.testing.request`), leader hints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
+from josef.errors import ErrorCode
+from josef.protocol.types import ProduceResponseNodeEndpoints
 from josef.testing.log import Partition
+from josef.testing.request import Reply, Request
 from josef.testing.state import ClusterState
 
 __all__ = ["Reply", "Request", "leader_error", "node_endpoint", "topic_by_name_or_id"]
 
-# Error codes used by the handlers.
-OFFSET_OUT_OF_RANGE = 1
-UNKNOWN_TOPIC_OR_PARTITION = 3
-LEADER_NOT_AVAILABLE = 5
-NOT_LEADER_OR_FOLLOWER = 6
-MESSAGE_TOO_LARGE = 10
-COORDINATOR_NOT_AVAILABLE = 15
-NOT_COORDINATOR = 16
-INVALID_TOPIC_EXCEPTION = 17
-NOT_ENOUGH_REPLICAS = 19
-INVALID_REQUIRED_ACKS = 21
-UNSUPPORTED_VERSION = 35
-TOPIC_ALREADY_EXISTS = 36
-INVALID_PARTITIONS = 37
-INVALID_REPLICATION_FACTOR = 38
-INVALID_REPLICA_ASSIGNMENT = 39
-INVALID_CONFIG = 40
-INVALID_REQUEST = 42
-INVALID_PRODUCER_EPOCH = 47
-INVALID_TXN_STATE = 48
-INVALID_PRODUCER_ID_MAPPING = 49
-INVALID_TRANSACTION_TIMEOUT = 50
-OPERATION_NOT_ATTEMPTED = 55
-FENCED_LEADER_EPOCH = 74
-UNKNOWN_LEADER_EPOCH = 75
-INVALID_RECORD = 87
-PRODUCER_FENCED = 90
-UNKNOWN_TOPIC_ID = 100
 
-
-@dataclass
-class Request:
-    """One decoded request, as handlers and ``respond`` fault functions see it."""
-
-    broker: int
-    api_key: int
-    version: int
-    correlation_id: int
-    client_id: str | None
-    body: dict[str, Any]
-    now: float  # the server's monotonic clock, seconds
-    now_ms: int  # wall-clock milliseconds, for timestamps
-    error: int | None = None  # scripted for the whole request
-    partition_errors: dict[tuple[str, int], int] = field(default_factory=dict)
-    throttle_ms: int = 0
-
-    def error_for(self, topic: str, partition: int) -> int | None:
-        """The scripted error for one partition of this request, if any."""
-        code = self.partition_errors.get((topic, partition))
-        return code if code is not None else self.error
-
-
-@dataclass
-class Reply:
-    """A handler's answer.
-
-    ``body`` None means no response at all (Produce with acks=0).  ``delay`` holds the response back
-    (acks=all waiting for simulated replication).  ``wait`` is a long poll (Fetch): it is called with
-    ``force=False`` whenever something may have changed, and with ``force=True`` at ``wait_until``; it
-    returns the body once it has one.  ``close`` closes the connection after the response (or instead of
-    one, when ``body`` is None).
-    """
-
-    body: dict[str, Any] | None
-    delay: float = 0.0
-    wait: Callable[[bool], dict[str, Any] | None] | None = None
-    wait_until: float = 0.0
-    close: bool = False
-
-
-
-
-def topic_by_name_or_id(state: ClusterState, entry: dict[str, Any], name_field: str, version: int) -> str:
+def topic_by_name_or_id(state: ClusterState, entry: Mapping[str, Any], name_field: str, version: int) -> str:
     """The topic a request entry names: by ``topic_id`` from v13 (Produce, Fetch), "" for an unknown id."""
     if version >= 13:
         topic = state.topics_by_id.get(entry["topic_id"])
@@ -95,10 +26,11 @@ def topic_by_name_or_id(state: ClusterState, entry: dict[str, Any], name_field: 
 def leader_error(state: ClusterState, partition: Partition, broker: int) -> int:
     """0 if ``broker`` leads ``partition``, else the error a non-leader answers with."""
     if partition.leader == broker:
-        return 0
-    return LEADER_NOT_AVAILABLE if partition.leader < 0 else NOT_LEADER_OR_FOLLOWER
+        return ErrorCode.NONE
+    return ErrorCode.LEADER_NOT_AVAILABLE if partition.leader < 0 else ErrorCode.NOT_LEADER_OR_FOLLOWER
 
 
-def node_endpoint(state: ClusterState, node_id: int) -> dict[str, Any]:
+def node_endpoint(state: ClusterState, node_id: int) -> ProduceResponseNodeEndpoints:
+    """A broker's endpoint, as Produce and Fetch responses list it (their element types are identical)."""
     broker = state.brokers[node_id]
     return {"node_id": node_id, "host": broker.host, "port": broker.port, "rack": broker.rack}

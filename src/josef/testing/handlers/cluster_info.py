@@ -12,25 +12,27 @@ are up, unless a test pinned a coordinator with :meth:`~josef.testing.MockCluste
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
-from josef.testing.handlers.base import (
-    COORDINATOR_NOT_AVAILABLE,
-    INVALID_REQUEST,
-    INVALID_TOPIC_EXCEPTION,
-    LEADER_NOT_AVAILABLE,
-    UNKNOWN_TOPIC_ID,
-    UNKNOWN_TOPIC_OR_PARTITION,
-    Reply,
-    Request,
+from josef.errors import ErrorCode
+from josef.protocol.types import (
+    ApiVersionsResponse,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+    FindCoordinatorResponseCoordinators,
+    MetadataRequest,
+    MetadataResponse,
+    MetadataResponseTopics,
+    MetadataResponseTopicsPartitions,
 )
+from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState, Topic, TopicError
 
 __all__ = ["handle_api_versions", "handle_find_coordinator", "handle_metadata"]
 
 
-def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def api_versions_body(state: ClusterState, error: int = ErrorCode.NONE) -> ApiVersionsResponse:
+    body: ApiVersionsResponse = {
         "error_code": error,
         "api_keys": [
             {"api_key": key, "min_version": lo, "max_version": hi}
@@ -48,17 +50,17 @@ def api_versions_body(state: ClusterState, error: int = 0) -> dict[str, Any]:
 
 
 def handle_api_versions(state: ClusterState, req: Request) -> Reply:
-    body = api_versions_body(state, req.error or 0)
+    body = api_versions_body(state, req.error or ErrorCode.NONE)
     body["throttle_time_ms"] = req.throttle_ms
     return Reply(body)
 
 
-def _topic_entry(state: ClusterState, topic: Topic, version: int) -> dict[str, Any]:
-    partitions = []
+def _topic_entry(state: ClusterState, topic: Topic, version: int) -> MetadataResponseTopics:
+    partitions: list[MetadataResponseTopicsPartitions] = []
     for p in topic.partitions:
         down = [b for b in p.replicas if not state.brokers[b].up]
         partitions.append({
-            "error_code": 0 if p.leader >= 0 else LEADER_NOT_AVAILABLE,
+            "error_code": ErrorCode.NONE if p.leader >= 0 else ErrorCode.LEADER_NOT_AVAILABLE,
             "partition_index": p.index,
             "leader_id": p.leader,
             "leader_epoch": p.leader_epoch,
@@ -66,24 +68,24 @@ def _topic_entry(state: ClusterState, topic: Topic, version: int) -> dict[str, A
             "isr_nodes": list(p.isr),
             "offline_replicas": down,
         })
-    return {"error_code": 0, "name": topic.name, "topic_id": topic.topic_id, "is_internal": False,
+    return {"error_code": ErrorCode.NONE, "name": topic.name, "topic_id": topic.topic_id, "is_internal": False,
             "partitions": partitions}
 
 
 def handle_metadata(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(MetadataRequest, req.body)
     up = state.up_brokers()
-    out: dict[str, Any] = {
+    out: MetadataResponse = {
         "throttle_time_ms": req.throttle_ms,
         "brokers": [{"node_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack} for b in up],
         "cluster_id": state.config.cluster_id,
         "controller_id": min((b.node_id for b in up), default=-1),
         "topics": [],
-        "error_code": 0,
+        "error_code": ErrorCode.NONE,
     }
     if req.error is not None:
         out["error_code"] = req.error
-    requested = body["topics"]
+    requested = body.get("topics")
     if requested is None:
         out["topics"] = [_topic_entry(state, t, req.version) for t in state.topics.values()]
         return Reply(out)
@@ -95,53 +97,59 @@ def handle_metadata(state: ClusterState, req: Request) -> Reply:
             topic = state.topics_by_id.get(wanted["topic_id"])
             if topic is None:
                 # The name is nullable in responses from v12 only.
-                out["topics"].append({"error_code": UNKNOWN_TOPIC_ID, "name": None if req.version >= 12 else "",
-                                      "topic_id": wanted["topic_id"], "partitions": []})
+                unknown: MetadataResponseTopics = {"error_code": ErrorCode.UNKNOWN_TOPIC_ID,
+                                                   "name": None if req.version >= 12 else "", "is_internal": False,
+                                                   "partitions": []}
+                if "topic_id" in wanted:
+                    unknown["topic_id"] = wanted["topic_id"]
+                out["topics"].append(unknown)
                 continue
         else:
             topic = state.topics.get(name)
         if req.error is not None:
-            out["topics"].append({"error_code": req.error, "name": name, "partitions": []})
+            out["topics"].append({"error_code": req.error, "name": name, "is_internal": False, "partitions": []})
             continue
         if topic is None:
-            code = UNKNOWN_TOPIC_OR_PARTITION
+            assert name is not None  # a topic asked for by id was found above, or answered as unknown
+            code: int = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             if not state.valid_topic_name(name):
-                code = INVALID_TOPIC_EXCEPTION
+                code = ErrorCode.INVALID_TOPIC_EXCEPTION
             elif auto:
                 try:
                     topic = state.create_topic(name)
                 except TopicError as exc:
                     code = exc.code
             if topic is None:
-                out["topics"].append({"error_code": code, "name": name, "partitions": []})
+                out["topics"].append({"error_code": code, "name": name, "is_internal": False, "partitions": []})
                 continue
         out["topics"].append(_topic_entry(state, topic, req.version))
     return Reply(out)
 
 
 def handle_find_coordinator(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(FindCoordinatorRequest, req.body)
     key_type = body.get("key_type", 0)
-    keys = body["coordinator_keys"] if req.version >= 4 else [body["key"]]
-    coordinators = []
+    keys = body.get("coordinator_keys", []) if req.version >= 4 else [body.get("key", "")]
+    coordinators: list[FindCoordinatorResponseCoordinators] = []
     for key in keys:
-        entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0,
-                                 "error_message": None}
+        entry: FindCoordinatorResponseCoordinators = {
+            "key": key, "node_id": -1, "host": "", "port": -1, "error_code": ErrorCode.NONE, "error_message": None
+        }
         node = state.coordinator_for(key_type, key)
         if req.error is not None:
             entry["error_code"] = req.error
         elif key_type not in (0, 1):
-            entry["error_code"] = INVALID_REQUEST
+            entry["error_code"] = ErrorCode.INVALID_REQUEST
         elif node < 0:
-            entry["error_code"] = COORDINATOR_NOT_AVAILABLE
+            entry["error_code"] = ErrorCode.COORDINATOR_NOT_AVAILABLE
         else:
             broker = state.brokers[node]
-            entry.update(node_id=node, host=broker.host, port=broker.port)
+            entry.update({"node_id": node, "host": broker.host, "port": broker.port})
         coordinators.append(entry)
-    out: dict[str, Any] = {"throttle_time_ms": req.throttle_ms, "coordinators": coordinators}
+    out: FindCoordinatorResponse = {"throttle_time_ms": req.throttle_ms, "coordinators": coordinators}
     if req.version < 4:
         first = coordinators[0]
-        out.update(error_code=first["error_code"], error_message=first["error_message"], node_id=first["node_id"],
-                   host=first["host"], port=first["port"])
+        out.update({"error_code": first["error_code"], "error_message": first["error_message"],
+                    "node_id": first["node_id"], "host": first["host"], "port": first["port"]})
     return Reply(out)
 

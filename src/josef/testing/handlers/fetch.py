@@ -13,15 +13,21 @@ FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
+from josef.errors import ErrorCode
+from josef.protocol.types import (
+    FetchRequest,
+    FetchRequestTopics,
+    FetchRequestTopicsPartitions,
+    FetchResponse,
+    FetchResponseResponses,
+    FetchResponseResponsesPartitions,
+    ListOffsetsRequest,
+    ListOffsetsResponseTopics,
+    ListOffsetsResponseTopicsPartitions,
+)
 from josef.testing.handlers.base import (
-    FENCED_LEADER_EPOCH,
-    NOT_LEADER_OR_FOLLOWER,
-    OFFSET_OUT_OF_RANGE,
-    UNKNOWN_LEADER_EPOCH,
-    UNKNOWN_TOPIC_ID,
-    UNKNOWN_TOPIC_OR_PARTITION,
     Reply,
     Request,
     leader_error,
@@ -37,45 +43,51 @@ READ_COMMITTED = 1
 _EARLIEST, _LATEST, _MAX_TIMESTAMP, _EARLIEST_LOCAL, _EARLIEST_PENDING_UPLOAD = -2, -1, -3, -4, -5
 
 
-def fetch_topic_name(state: ClusterState, topic: dict[str, Any], version: int) -> str:
+def fetch_topic_name(state: ClusterState, topic: FetchRequestTopics, version: int) -> str:
     return topic_by_name_or_id(state, topic, "topic", version)
 
 
 def _epoch_error(partition: Partition, current_leader_epoch: int) -> int:
     if current_leader_epoch < 0 or current_leader_epoch == partition.leader_epoch:
-        return 0
-    return FENCED_LEADER_EPOCH if current_leader_epoch < partition.leader_epoch else UNKNOWN_LEADER_EPOCH
+        return ErrorCode.NONE
+    if current_leader_epoch < partition.leader_epoch:
+        return ErrorCode.FENCED_LEADER_EPOCH
+    return ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
 def handle_fetch(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(FetchRequest, req.body)
     committed = body["isolation_level"] == READ_COMMITTED
     max_bytes = max(body["max_bytes"], 0)
     min_bytes = body["min_bytes"]
 
-    def build(force: bool) -> dict[str, Any] | None:
-        responses = []
+    def build(force: bool) -> FetchResponse | None:
+        responses: list[FetchResponseResponses] = []
         total = 0
         errors = False
         leaders: set[int] = set()
         for topic in body["topics"]:
             name = fetch_topic_name(state, topic, req.version)
-            parts = []
+            parts: list[FetchResponseResponsesPartitions] = []
             for p in topic["partitions"]:
                 entry = _fetch_partition(state, req, name, p, committed, max(max_bytes - total, 0), total == 0)
                 records = entry["records"]
                 total += len(records) if records else 0
                 if entry["error_code"]:
                     errors = True
-                    if entry["current_leader"]["leader_id"] >= 0:
-                        leaders.add(entry["current_leader"]["leader_id"])
+                    leader = entry["current_leader"]["leader_id"]
+                    if leader >= 0:
+                        leaders.add(leader)
                 parts.append(entry)
-            responses.append({"topic": name, "topic_id": topic.get("topic_id"), "partitions": parts})
+            response: FetchResponseResponses = {"topic": name, "partitions": parts}
+            if "topic_id" in topic:
+                response["topic_id"] = topic["topic_id"]
+            responses.append(response)
         if not force and not errors and total < max(min_bytes, 1):
             return None
         return {
             "throttle_time_ms": req.throttle_ms,
-            "error_code": 0,
+            "error_code": ErrorCode.NONE,
             "session_id": 0,
             "responses": responses,
             "node_endpoints": [node_endpoint(state, n) for n in sorted(leaders)],
@@ -91,15 +103,15 @@ def _fetch_partition(
     state: ClusterState,
     req: Request,
     name: str,
-    p: dict[str, Any],
+    p: FetchRequestTopicsPartitions,
     committed: bool,
     budget: int,
     first: bool,
-) -> dict[str, Any]:
+) -> FetchResponseResponsesPartitions:
     index = p["partition"]
-    entry: dict[str, Any] = {
+    entry: FetchResponseResponsesPartitions = {
         "partition_index": index,
-        "error_code": 0,
+        "error_code": ErrorCode.NONE,
         "high_watermark": -1,
         "last_stable_offset": -1,
         "log_start_offset": -1,
@@ -113,12 +125,14 @@ def _fetch_partition(
         return entry
     partition = state.partition(name, index)
     if partition is None:
-        entry["error_code"] = UNKNOWN_TOPIC_ID if req.version >= 13 and not name else UNKNOWN_TOPIC_OR_PARTITION
+        entry["error_code"] = (
+            ErrorCode.UNKNOWN_TOPIC_ID if req.version >= 13 and not name else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        )
         return entry
     code = leader_error(state, partition, req.broker) or _epoch_error(partition, p.get("current_leader_epoch", -1))
     if code:
         entry["error_code"] = code
-        if code == NOT_LEADER_OR_FOLLOWER:
+        if code == ErrorCode.NOT_LEADER_OR_FOLLOWER:
             entry["current_leader"] = {"leader_id": partition.leader, "leader_epoch": partition.leader_epoch}
         return entry
     entry["high_watermark"] = partition.high_watermark
@@ -126,7 +140,7 @@ def _fetch_partition(
     entry["log_start_offset"] = partition.log_start_offset
     offset = p["fetch_offset"]
     if offset < partition.log_start_offset or offset > partition.log_end_offset:
-        entry["error_code"] = OFFSET_OUT_OF_RANGE
+        entry["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
         return entry
     upper = partition.last_stable_offset if committed else partition.high_watermark
     if committed:
@@ -147,15 +161,18 @@ def _fetch_partition(
 
 
 def handle_list_offsets(state: ClusterState, req: Request) -> Reply:
-    committed = req.body.get("isolation_level", 0) == READ_COMMITTED
-    topics = []
-    for topic in req.body["topics"]:
+    body = cast(ListOffsetsRequest, req.body)
+    committed = body.get("isolation_level", 0) == READ_COMMITTED
+    topics: list[ListOffsetsResponseTopics] = []
+    for topic in body["topics"]:
         name = topic["name"]
-        parts = []
+        parts: list[ListOffsetsResponseTopicsPartitions] = []
         for p in topic["partitions"]:
             index = p["partition_index"]
-            entry: dict[str, Any] = {"partition_index": index, "error_code": 0, "timestamp": -1, "offset": -1,
-                                     "leader_epoch": -1}
+            entry: ListOffsetsResponseTopicsPartitions = {
+                "partition_index": index, "error_code": ErrorCode.NONE,
+                "timestamp": -1, "offset": -1, "leader_epoch": -1,
+            }
             parts.append(entry)
             injected = req.error_for(name, index)
             partition = state.partition(name, index)
@@ -163,7 +180,7 @@ def handle_list_offsets(state: ClusterState, req: Request) -> Reply:
                 entry["error_code"] = injected
                 continue
             if partition is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                entry["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
             code = leader_error(state, partition, req.broker) or _epoch_error(
                 partition, p.get("current_leader_epoch", -1)

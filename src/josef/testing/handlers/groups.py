@@ -366,6 +366,8 @@ def handle_offset_fetch(state: ClusterState, req: Request) -> Reply:
     stable = body.get("require_stable", False)
     if req.version < 8:
         code, topics = _fetch_group(state, req, body["group_id"], body["topics"], stable, False)
+        for t in topics:
+            del t["topic_id"]  # the v0-v7 topics have names only
         if req.version < 2 and code:
             for t in topics:
                 for p in t["partitions"]:

@@ -13,18 +13,17 @@ moves then.  With acks=0 nothing is answered, and an error closes the connection
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
+from josef.errors import ErrorCode
+from josef.protocol.types import (
+    ProduceRequest,
+    ProduceRequestTopicData,
+    ProduceResponse,
+    ProduceResponseResponses,
+    ProduceResponseResponsesPartitionResponses,
+)
 from josef.testing.handlers.base import (
-    INVALID_PRODUCER_EPOCH,
-    INVALID_RECORD,
-    INVALID_REQUIRED_ACKS,
-    INVALID_TXN_STATE,
-    MESSAGE_TOO_LARGE,
-    NOT_ENOUGH_REPLICAS,
-    NOT_LEADER_OR_FOLLOWER,
-    UNKNOWN_TOPIC_ID,
-    UNKNOWN_TOPIC_OR_PARTITION,
     Reply,
     Request,
     leader_error,
@@ -40,41 +39,43 @@ __all__ = ["handle_produce", "topic_name"]
 _MAX_UNCOMPRESSED = 256 * 1024 * 1024
 
 
-def topic_name(state: ClusterState, topic_data: dict[str, Any], version: int) -> str:
+def topic_name(state: ClusterState, topic_data: ProduceRequestTopicData, version: int) -> str:
     return topic_by_name_or_id(state, topic_data, "name", version)
 
 
 def handle_produce(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(ProduceRequest, req.body)
     acks = body["acks"]
-    responses = []
+    responses: list[ProduceResponseResponses] = []
     leaders: set[int] = set()
     delay = 0.0
     failed = False
     for topic_data in body["topic_data"]:
         name = topic_name(state, topic_data, req.version)
-        parts = []
+        parts: list[ProduceResponseResponsesPartitionResponses] = []
         for part in topic_data["partition_data"]:
             entry = _partition(state, req, name, part["index"], part["records"], acks, body["transactional_id"])
             code = entry["error_code"]
             if code:
                 failed = True
-                if code == NOT_LEADER_OR_FOLLOWER and entry["current_leader"]["leader_id"] >= 0:
-                    leaders.add(entry["current_leader"]["leader_id"])
+                leader = entry.get("current_leader", {"leader_id": -1, "leader_epoch": -1})["leader_id"]
+                if code == ErrorCode.NOT_LEADER_OR_FOLLOWER and leader >= 0:
+                    leaders.add(leader)
             elif acks == -1:
                 delay = max(delay, state.config.replication_delay)
             parts.append(entry)
-        responses.append({"name": name, "topic_id": topic_data.get("topic_id"), "partition_responses": parts})
+        response: ProduceResponseResponses = {"name": name, "partition_responses": parts}
+        if "topic_id" in topic_data:
+            response["topic_id"] = topic_data["topic_id"]
+        responses.append(response)
     if acks == 0:
         return Reply(None, close=failed)
-    return Reply(
-        {
-            "responses": responses,
-            "throttle_time_ms": req.throttle_ms,
-            "node_endpoints": [node_endpoint(state, n) for n in sorted(leaders)],
-        },
-        delay=delay,
-    )
+    out: ProduceResponse = {
+        "responses": responses,
+        "throttle_time_ms": req.throttle_ms,
+        "node_endpoints": [node_endpoint(state, n) for n in sorted(leaders)],
+    }
+    return Reply(out, delay=delay)
 
 
 def _partition(
@@ -85,11 +86,13 @@ def _partition(
     records: bytes | None,
     acks: int,
     transactional_id: str | None,
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {"index": index, "error_code": 0, "base_offset": -1, "log_start_offset": -1,
-                             "current_leader": {"leader_id": -1, "leader_epoch": -1}}
+) -> ProduceResponseResponsesPartitionResponses:
+    entry: ProduceResponseResponsesPartitionResponses = {
+        "index": index, "error_code": ErrorCode.NONE, "base_offset": -1, "log_append_time_ms": -1,
+        "log_start_offset": -1, "current_leader": {"leader_id": -1, "leader_epoch": -1},
+    }
 
-    def fail(code: int, message: str | None = None) -> dict[str, Any]:
+    def fail(code: int, message: str | None = None) -> ProduceResponseResponsesPartitionResponses:
         entry["error_code"] = code
         entry["error_message"] = message
         return entry
@@ -99,19 +102,20 @@ def _partition(
         return fail(injected, "injected by the mock cluster")
     partition = state.partition(name, index)
     if partition is None:
-        return fail(UNKNOWN_TOPIC_ID if req.version >= 13 and not name else UNKNOWN_TOPIC_OR_PARTITION)
+        by_id = req.version >= 13 and not name
+        return fail(ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     code = leader_error(state, partition, req.broker)
     if code:
         if partition.leader >= 0:
             entry["current_leader"] = {"leader_id": partition.leader, "leader_epoch": partition.leader_epoch}
         return fail(code, f"broker {req.broker} does not lead {name}-{index}")
     if acks not in (-1, 0, 1):
-        return fail(INVALID_REQUIRED_ACKS)
+        return fail(ErrorCode.INVALID_REQUIRED_ACKS)
     if not records:
-        return fail(INVALID_RECORD, "no records")
+        return fail(ErrorCode.INVALID_RECORD, "no records")
     max_bytes = partition.max_message_bytes or state.config.max_message_bytes
     if len(records) > max_bytes:
-        return fail(MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {max_bytes}")
+        return fail(ErrorCode.MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {max_bytes}")
     try:
         header = parse_batch_header(records)
         count_records(records, header, _MAX_UNCOMPRESSED)
@@ -120,15 +124,16 @@ def _partition(
     if header.transactional:
         txn = state.txn_by_pid.get(header.producer_id)
         if txn is None or transactional_id is None or txn.transactional_id != transactional_id:
-            return fail(INVALID_TXN_STATE, "transactional batch outside a known transaction")
+            return fail(ErrorCode.INVALID_TXN_STATE, "transactional batch outside a known transaction")
         if header.producer_epoch < txn.producer_epoch:
-            return fail(INVALID_PRODUCER_EPOCH, f"epoch {header.producer_epoch} was fenced by {txn.producer_epoch}")
+            return fail(ErrorCode.INVALID_PRODUCER_EPOCH,
+                        f"epoch {header.producer_epoch} was fenced by {txn.producer_epoch}")
         if txn.state != TxnState.ONGOING or (name, index) not in txn.partitions:
             if req.version < 12 or state.config.transaction_version < 2:
-                return fail(INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
+                return fail(ErrorCode.INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
             add_partition(txn, (name, index), req.now)  # transactions v2: the partition joins implicitly
     if acks == -1 and len(partition.isr) < partition.min_insync_replicas:
-        return fail(NOT_ENOUGH_REPLICAS,
+        return fail(ErrorCode.NOT_ENOUGH_REPLICAS,
                     f"ISR {partition.isr} is smaller than min.insync.replicas={partition.min_insync_replicas}")
     verdict = partition.check_producer(header, header.producer_id in state.issued_producer_ids)
     if verdict is not None:

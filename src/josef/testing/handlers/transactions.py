@@ -19,22 +19,29 @@ The coordinator completes transactions at once, so CONCURRENT_TRANSACTIONS only 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
+from josef.errors import ErrorCode
 from josef.protocol import ApiKey
-from josef.testing.handlers.base import (
-    COORDINATOR_NOT_AVAILABLE,
-    INVALID_PRODUCER_EPOCH,
-    INVALID_PRODUCER_ID_MAPPING,
-    INVALID_TRANSACTION_TIMEOUT,
-    INVALID_TXN_STATE,
-    NOT_COORDINATOR,
-    OPERATION_NOT_ATTEMPTED,
-    PRODUCER_FENCED,
-    UNKNOWN_TOPIC_OR_PARTITION,
-    Reply,
-    Request,
+from josef.protocol.types import (
+    AddOffsetsToTxnRequest,
+    AddOffsetsToTxnResponse,
+    AddPartitionsToTxnRequest,
+    AddPartitionsToTxnRequestV3AndBelowTopics,
+    AddPartitionsToTxnResponse,
+    AddPartitionsToTxnResponseResultsByTopicV3AndBelow,
+    AddPartitionsToTxnResponseResultsByTopicV3AndBelowResultsByPartition,
+    AddPartitionsToTxnResponseResultsByTransaction,
+    EndTxnRequest,
+    EndTxnResponse,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+    TxnOffsetCommitResponseTopics,
+    TxnOffsetCommitResponseTopicsPartitions,
 )
+from josef.testing.handlers.base import Reply, Request
 from josef.testing.log import ProducerEntry
 from josef.testing.state import ClusterState, Transaction, TxnState
 
@@ -62,14 +69,15 @@ _FENCED_FROM: dict[int, int] = {
 
 
 def _fenced(req: Request) -> int:
-    return PRODUCER_FENCED if req.version >= _FENCED_FROM.get(req.api_key, 99) else INVALID_PRODUCER_EPOCH
+    fenced = req.version >= _FENCED_FROM.get(req.api_key, 99)
+    return ErrorCode.PRODUCER_FENCED if fenced else ErrorCode.INVALID_PRODUCER_EPOCH
 
 
 def _coordinator_error(state: ClusterState, req: Request, key_type: int, key: str) -> int:
     node = state.coordinator_for(key_type, key)
     if node < 0:
-        return COORDINATOR_NOT_AVAILABLE
-    return 0 if node == req.broker else NOT_COORDINATOR
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    return ErrorCode.NONE if node == req.broker else ErrorCode.NOT_COORDINATOR
 
 
 def _check(state: ClusterState, req: Request, transactional_id: str, producer_id: int,
@@ -82,7 +90,7 @@ def _check(state: ClusterState, req: Request, transactional_id: str, producer_id
         return code, None
     txn = state.transactions.get(transactional_id)
     if txn is None or txn.producer_id != producer_id:
-        return INVALID_PRODUCER_ID_MAPPING, None
+        return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None
     if producer_epoch != txn.producer_epoch:
         return _fenced(req), None
     return 0, txn
@@ -142,29 +150,31 @@ def abort_expired(state: ClusterState, now: float, now_ms: int) -> None:
 
 
 def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(InitProducerIdRequest, req.body)
 
     def answer(code: int, pid: int = -1, epoch: int = -1) -> Reply:
-        return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code, "producer_id": pid,
-                      "producer_epoch": epoch})
+        out: InitProducerIdResponse = {
+            "throttle_time_ms": req.throttle_ms, "error_code": code, "producer_id": pid, "producer_epoch": epoch
+        }
+        return Reply(out)
 
     if req.error is not None:
         return answer(req.error)
     transactional_id = body["transactional_id"]
     if transactional_id is None:
-        return answer(0, state.new_producer_id(), 0)
+        return answer(ErrorCode.NONE, state.new_producer_id(), 0)
     code = _coordinator_error(state, req, 1, transactional_id)
     if code:
         return answer(code)
     timeout = body["transaction_timeout_ms"]
     if not 0 < timeout <= MAX_TRANSACTION_TIMEOUT_MS:
-        return answer(INVALID_TRANSACTION_TIMEOUT)
+        return answer(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
     txn = state.transactions.get(transactional_id)
     if txn is None:
         txn = Transaction(transactional_id, state.new_producer_id(), 0, timeout)
         state.transactions[transactional_id] = txn
         state.txn_by_pid[txn.producer_id] = txn
-        return answer(0, txn.producer_id, txn.producer_epoch)
+        return answer(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
     given_pid, given_epoch = body.get("producer_id", -1), body.get("producer_epoch", -1)
     if given_pid >= 0 and (given_pid != txn.producer_id or given_epoch != txn.producer_epoch):
         return answer(_fenced(req))
@@ -175,19 +185,20 @@ def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
     txn.last_result_commit = None
     txn.ended_as = None
     txn.timeout_ms = timeout
-    return answer(0, txn.producer_id, txn.producer_epoch)
+    return answer(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
 
 
-def requested_topics(body: dict[str, Any], version: int) -> list[dict[str, Any]]:
-    """The topics of an AddPartitionsToTxn request, in either form."""
+def requested_topics(body: AddPartitionsToTxnRequest, version: int) -> list[AddPartitionsToTxnRequestV3AndBelowTopics]:
+    """The topics of an AddPartitionsToTxn request, in either form (the two topic types are identical)."""
     if version <= 3:
-        topics: list[dict[str, Any]] = body["v3_and_below_topics"]
-        return topics
-    return [t for txn in body["transactions"] for t in txn["topics"]]
+        return body.get("v3_and_below_topics", [])
+    return [t for txn in body.get("transactions", []) for t in txn["topics"]]
 
 
-def _add_partitions(state: ClusterState, req: Request, transactional_id: str, producer_id: int, producer_epoch: int,
-                    topics: list[dict[str, Any]], verify_only: bool) -> tuple[int, list[dict[str, Any]]]:
+def _add_partitions(
+    state: ClusterState, req: Request, transactional_id: str, producer_id: int, producer_epoch: int,
+    topics: list[AddPartitionsToTxnRequestV3AndBelowTopics], verify_only: bool,
+) -> tuple[int, list[AddPartitionsToTxnResponseResultsByTopicV3AndBelow]]:
     """Add partitions to one transaction; returns (top-level error, per-topic results)."""
     code, txn = _check(state, req, transactional_id, producer_id, producer_epoch)
     per: dict[tuple[str, int], int] = {}
@@ -199,49 +210,53 @@ def _add_partitions(state: ClusterState, req: Request, transactional_id: str, pr
             elif injected is not None:
                 per[(t["name"], p)] = injected
             elif state.partition(t["name"], p) is None:
-                per[(t["name"], p)] = UNKNOWN_TOPIC_OR_PARTITION
+                per[(t["name"], p)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
-                per[(t["name"], p)] = 0
+                per[(t["name"], p)] = ErrorCode.NONE
     if txn is not None and any(per.values()):
-        per = {tp: c or OPERATION_NOT_ATTEMPTED for tp, c in per.items()}
+        per = {tp: c or ErrorCode.OPERATION_NOT_ATTEMPTED for tp, c in per.items()}
     elif txn is not None and verify_only:
-        per = {tp: 0 if tp in txn.partitions else INVALID_TXN_STATE for tp in per}
+        per = {tp: ErrorCode.NONE if tp in txn.partitions else ErrorCode.INVALID_TXN_STATE for tp in per}
     elif txn is not None:
         if txn.state != TxnState.ONGOING:
             txn.state = TxnState.ONGOING
             txn.started_at = req.now
         txn.partitions.update(per)
-    results: dict[str, list[dict[str, Any]]] = {}
+    results: dict[str, list[AddPartitionsToTxnResponseResultsByTopicV3AndBelowResultsByPartition]] = {}
     for (topic, p), c in per.items():
         results.setdefault(topic, []).append({"partition_index": p, "partition_error_code": c})
     return code, [{"name": name, "results_by_partition": parts} for name, parts in results.items()]
 
 
 def handle_add_partitions_to_txn(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(AddPartitionsToTxnRequest, req.body)
+    out: AddPartitionsToTxnResponse
     if req.version <= 3:
         _, results = _add_partitions(state, req, body["v3_and_below_transactional_id"],
                                      body["v3_and_below_producer_id"], body["v3_and_below_producer_epoch"],
                                      body["v3_and_below_topics"], False)
-        return Reply({"throttle_time_ms": req.throttle_ms, "results_by_topic_v3_and_below": results})
-    by_txn = []
+        out = {"throttle_time_ms": req.throttle_ms, "results_by_topic_v3_and_below": results}
+        return Reply(out)
+    by_txn: list[AddPartitionsToTxnResponseResultsByTransaction] = []
     for txn in body["transactions"]:
         _, results = _add_partitions(state, req, txn["transactional_id"], txn["producer_id"], txn["producer_epoch"],
                                      txn["topics"], txn["verify_only"])
         by_txn.append({"transactional_id": txn["transactional_id"], "topic_results": results})
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": req.error or 0,
-                  "results_by_transaction": by_txn})
+    out = {"throttle_time_ms": req.throttle_ms, "error_code": req.error or ErrorCode.NONE,
+           "results_by_transaction": by_txn}
+    return Reply(out)
 
 
 def handle_add_offsets_to_txn(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(AddOffsetsToTxnRequest, req.body)
     code, txn = _check(state, req, body["transactional_id"], body["producer_id"], body["producer_epoch"])
     if txn is not None:
         txn.groups.add(body["group_id"])
         if txn.state != TxnState.ONGOING:
             txn.state = TxnState.ONGOING
             txn.started_at = req.now
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code})
+    out: AddOffsetsToTxnResponse = {"throttle_time_ms": req.throttle_ms, "error_code": code}
+    return Reply(out)
 
 
 def _end_txn_v2(state: ClusterState, req: Request) -> Reply:
@@ -263,16 +278,16 @@ def _end_txn_v2(state: ClusterState, req: Request) -> Reply:
     given = (body["producer_id"], body["producer_epoch"])
     if txn is not None and txn.ended_as == given and txn.state != TxnState.ONGOING:
         # A retry of the EndTxn that ended the last transaction (its response was lost).
-        return answer(0 if txn.last_result_commit == commit else INVALID_TXN_STATE, txn)
+        return answer(0 if txn.last_result_commit == commit else ErrorCode.INVALID_TXN_STATE, txn)
     if txn is None or txn.producer_id != given[0]:
-        return answer(INVALID_PRODUCER_ID_MAPPING)
+        return answer(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
     if given[1] != txn.producer_epoch:
-        return answer(PRODUCER_FENCED)
+        return answer(ErrorCode.PRODUCER_FENCED)
     if txn.state == TxnState.ONGOING:
         fence = txn.producer_epoch + 1 if txn.producer_epoch < _MAX_EPOCH - 1 else None
         end_transaction(state, txn, commit, req.now_ms, fence)
     elif commit:
-        return answer(INVALID_TXN_STATE)  # nothing to commit; an empty abort only bumps the epoch
+        return answer(ErrorCode.INVALID_TXN_STATE)  # nothing to commit; an empty abort only bumps the epoch
     txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
     txn.last_result_commit = commit
     txn.ended_as = given
@@ -281,7 +296,7 @@ def _end_txn_v2(state: ClusterState, req: Request) -> Reply:
 
 
 def handle_end_txn(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(EndTxnRequest, req.body)
     if req.version >= 5:
         return _end_txn_v2(state, req)
     commit = bool(body["committed"])
@@ -290,19 +305,20 @@ def handle_end_txn(state: ClusterState, req: Request) -> Reply:
         if txn.state == TxnState.ONGOING:
             end_transaction(state, txn, commit, req.now_ms)
         elif txn.last_result_commit is None or txn.last_result_commit != commit:
-            code = INVALID_TXN_STATE  # nothing to end, or a retry asking for the other outcome
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code})
+            code = ErrorCode.INVALID_TXN_STATE  # nothing to end, or a retry asking for the other outcome
+    out: EndTxnResponse = {"throttle_time_ms": req.throttle_ms, "error_code": code}
+    return Reply(out)
 
 
 def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
-    body = req.body
+    body = cast(TxnOffsetCommitRequest, req.body)
     group = body["group_id"]
     code = _coordinator_error(state, req, 0, group)
     txn = None
     if not code:
         txn = state.transactions.get(body["transactional_id"])
         if txn is None or txn.producer_id != body["producer_id"]:
-            code = INVALID_PRODUCER_ID_MAPPING
+            code = ErrorCode.INVALID_PRODUCER_ID_MAPPING
         elif body["producer_epoch"] != txn.producer_epoch:
             code = _fenced(req)
         elif req.version >= 5 and state.config.transaction_version >= 2:
@@ -312,10 +328,10 @@ def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
                     txn.state = TxnState.ONGOING
                     txn.started_at = req.now
         elif txn.state != TxnState.ONGOING or group not in txn.groups:
-            code = INVALID_TXN_STATE
-    topics = []
+            code = ErrorCode.INVALID_TXN_STATE
+    topics: list[TxnOffsetCommitResponseTopics] = []
     for t in body["topics"]:
-        parts = []
+        parts: list[TxnOffsetCommitResponseTopicsPartitions] = []
         for p in t["partitions"]:
             c = req.error_for(t["name"], p["partition_index"])
             if c is None:
@@ -325,4 +341,5 @@ def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
                 offsets[(t["name"], p["partition_index"])] = (p["committed_offset"], p["committed_metadata"])
             parts.append({"partition_index": p["partition_index"], "error_code": c})
         topics.append({"name": t["name"], "partitions": parts})
-    return Reply({"throttle_time_ms": req.throttle_ms, "topics": topics})
+    out: TxnOffsetCommitResponse = {"throttle_time_ms": req.throttle_ms, "topics": topics}
+    return Reply(out)
