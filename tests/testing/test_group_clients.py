@@ -8,9 +8,9 @@ committed offsets.  aiokafka's and kafka-python's group consumers each read ever
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -45,11 +45,12 @@ def produce(cluster: MockCluster, count: int, start: int = 0) -> None:
     assert producer.flush(30) == 0
 
 
-class Member:
-    """One confluent-kafka group member that commits synchronously after every batch and on revocation,
-    so that nothing is read twice across rebalances."""
+class Member(threading.Thread):
+    """One confluent-kafka group member on its own thread (as an application runs it), committing
+    synchronously after every batch and on revocation, so that nothing is read twice across rebalances."""
 
     def __init__(self, cluster: MockCluster, group: str, strategy: str) -> None:
+        super().__init__(daemon=True)
         self.consumer = Consumer({
             "bootstrap.servers": cluster.bootstrap_servers,
             "group.id": group,
@@ -58,19 +59,16 @@ class Member:
             "partition.assignment.strategy": strategy,
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 300,
+            "max.poll.interval.ms": 30000,
             "fetch.wait.max.ms": 50,
             **QUIET,
         })
-        self.rebalances = 0
         self.refused_commits = 0
-        self.consumer.subscribe([TOPIC], on_assign=self._assigned, on_revoke=self._revoked)
         self.values: list[int] = []
-
-    def _assigned(self, consumer: Any, partitions: Any) -> None:
-        self.rebalances += 1
-
-    def _revoked(self, consumer: Any, partitions: Any) -> None:
-        self.commit()
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+        self.consumer.subscribe([TOPIC], on_revoke=lambda consumer, partitions: self.commit())
+        self.start()
 
     def commit(self) -> None:
         """Commit what was read; a commit refused because a rebalance is under way is retried with the next
@@ -82,63 +80,96 @@ class Member:
                 raise
             self.refused_commits += 1
 
-    def poll(self) -> None:
-        messages = self.consumer.consume(500, 0.05)
-        for message in messages:
-            assert message.error() is None, message.error()
-            self.values.append(int(message.value()))
-        if messages:
-            self.commit()
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                messages = self.consumer.consume(500, 0.05)
+                for message in messages:
+                    assert message.error() is None, message.error()
+                    self.values.append(int(message.value()))
+                if messages:
+                    self.commit()
+            self.consumer.close()  # commits nothing new: every batch was committed
+        except BaseException as exc:
+            self.error = exc
 
-    def close(self) -> None:
-        self.consumer.close()
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(60)
+        assert not self.is_alive(), "the consumer did not close"
+        if self.error is not None:
+            raise self.error
+
+
+def wait_until(condition: Callable[[], bool], deadline: float, what: Callable[[], str]) -> None:
+    while not condition():
+        assert time.monotonic() < deadline, what()
+        time.sleep(0.01)
+
+
+def paced_producer(cluster: MockCluster, start: int, count: int, per_second: int) -> threading.Thread:
+    """Produce ``count`` records at about ``per_second``, so that the group rebalances while records flow."""
+
+    def run() -> None:
+        producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 5, **QUIET})
+        step = per_second // 20
+        began = time.monotonic()
+        for first in range(start, start + count, step):
+            for i in range(first, min(first + step, start + count)):
+                producer.produce(TOPIC, str(i).encode(), key=str(i).encode())
+            producer.poll(0)
+            time.sleep(max(0.0, began + (first - start + step) / per_second - time.monotonic()))  # pacing
+        producer.flush(30)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"], ids=["eager", "cooperative"])
 def test_confluent_group_reads_everything_once_through_rebalances(cluster: MockCluster, strategy: str) -> None:
-    total = 100_000
-    produce(cluster, total)
+    total, live = 100_000, 80_000
     members = [Member(cluster, "orders-app", strategy) for _ in range(3)]
-    leaver = members[1]
-    finished: list[Member] = []
     deadline = time.monotonic() + 180
 
     def read() -> int:
-        return sum(len(m.values) for m in members + finished)
+        return sum(len(m.values) for m in members)
 
-    joiner: Member | None = None
-    while time.monotonic() < deadline:
+    def progress() -> str:
+        return f"read {[len(m.values) for m in members]}, group {cluster.group('orders-app')}"
+
+    def group_size() -> int:
+        group = cluster.group("orders-app")
+        return len(group["members"]) if group is not None and group["state"] == "Stable" else -1
+
+    try:
+        wait_until(lambda: group_size() == 3, deadline, progress)
+        producing = paced_producer(cluster, 0, live, 10_000)
+        wait_until(lambda: read() >= 25_000, deadline, progress)
+        members[1].stop()  # one leaves mid-way, while records flow
+        wait_until(lambda: read() >= 45_000, deadline, progress)
+        members.append(Member(cluster, "orders-app", strategy))  # one joins
+        wait_until(lambda: read() >= live, deadline, progress)
+        producing.join(30)
+    finally:
         for member in members:
-            member.poll()
-        if leaver in members and read() >= 25_000:
-            members.remove(leaver)
-            leaver.close()
-            finished.append(leaver)
-        if joiner is None and read() >= 45_000:
-            joiner = Member(cluster, "orders-app", strategy)
-            members.append(joiner)
-        if joiner is not None and len(joiner.values) >= 1_000 and read() >= 70_000:
-            break
-    assert joiner is not None and len(joiner.values) >= 1_000, f"the joiner read nothing ({read()} read)"
-    assert all(m.values for m in members + finished)
-    generation = cluster.group("orders-app")["generation"]
-    assert generation >= 3, generation  # at least: all three joined, one left, one joined
-    for member in members:
-        member.close()
-        finished.append(member)
-    members.clear()
-    assert cluster.group("orders-app")["state"] == "Empty"
-    committed = cluster.committed_offsets("orders-app")
-    assert sum(committed.values()) == read()
+            member.stop()
+    assert all(m.values for m in members), progress()  # the joiner got partitions and read from them
+    generation = cluster.group("orders-app")["generation"]  # type: ignore[index]
+    assert generation >= 4, generation  # the three joins, the leave, the join, the last leaves
+    assert cluster.group("orders-app")["state"] == "Empty"  # type: ignore[index]
+    assert sum(cluster.committed_offsets("orders-app").values()) == read() == live
 
-    # A new member resumes from the committed offsets.
-    resumed = Member(cluster, "orders-app", strategy)
-    finished.append(resumed)
-    while read() < total and time.monotonic() < deadline:
-        resumed.poll()
-    resumed.close()
-    everything = [v for m in finished for v in m.values]
+    # A new member resumes from the committed offsets: it reads only what came after.
+    produce(cluster, total - live, start=live)
+    members.append(Member(cluster, "orders-app", strategy))
+    try:
+        wait_until(lambda: read() >= total, deadline, progress)
+    finally:
+        members[-1].stop()
+    assert len(members[-1].values) == total - live
+    everything = [v for m in members for v in m.values]
     assert len(everything) == total, f"{len(everything) - len(set(everything))} duplicates"
     assert sorted(everything) == list(range(total))
     assert sum(cluster.committed_offsets("orders-app").values()) == total
