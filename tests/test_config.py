@@ -92,3 +92,62 @@ def test_secrets_are_hidden_from_repr() -> None:
     cfg = make(sasl_password="hunter2")
     assert "hunter2" not in repr(cfg)
     assert "[hidden]" in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("bootstrap.servers", 9092, "bootstrap.servers: expected a string 'host:port[,host:port...]' or a list "
+                                    "of 'host:port' strings, got int 9092"),
+        ("bootstrap.servers", ["h:1", 2], "bootstrap.servers: expected 'host:port' strings in the list, got int 2"),
+        ("linger.ms", [5], "linger.ms: expected an integer, got list [5]"),
+        ("linger.ms", 2.5, "linger.ms: expected an integer, got float 2.5"),
+        ("enable.idempotence", 1, "enable.idempotence: expected true or false, got int 1"),
+        ("compression.type", 4, "compression.type: expected a string (one of none, gzip"),
+        ("acks", None, "acks: expected one of all, -1, 0, 1 (a string or an int), got NoneType None"),
+        ("client.id", 7, "client.id: expected a string, got int 7"),
+        ("key.serializer", "json", "key.serializer: expected a callable, got str 'json'"),
+        ("partitioner", 3, "partitioner: expected a callable or one of sticky"),
+    ],
+)
+def test_type_mistakes_name_the_key_and_the_expected_type(key: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        ProducerConfig.from_user({"bootstrap.servers": "h:1", key: value})
+    assert str(caught.value).startswith(message)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    from josef.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        ProducerConfig.from_user(
+            {"bootstrap.servers": 9092, "linger.ms": "soon", "lingerr.ms": 5, "acks": "2", "retries": 0},
+            batch_size=-1, enable_idempotence=True,
+        )
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert [p.key for p in error.problems] == [
+        "lingerr.ms", "bootstrap.servers", "linger.ms", "acks", "batch.size", "retries",
+    ]
+    lines = str(error).splitlines()
+    assert lines[0] == "6 configuration problems:"
+    assert lines[1:] == [f"  {p.message}" for p in error.problems]
+    # A problem can carry a hint (e.g. the key the user probably meant), shown after its message.
+    from josef.config import ConfigProblem
+
+    assert str(ConfigError([ConfigProblem("lingerr.ms", "lingerr.ms: unknown", "did you mean linger.ms?")])) == (
+        "lingerr.ms: unknown (did you mean linger.ms?)"
+    )
+
+
+def test_a_key_that_failed_to_parse_causes_no_second_error() -> None:
+    """linger.ms is unreadable: the delivery.timeout.ms >= linger.ms + request.timeout.ms check,
+    which would read linger.ms's default instead, is skipped rather than misreported."""
+    with pytest.raises(ValueError) as caught:
+        ProducerConfig.from_user({"bootstrap.servers": "h:1", "linger.ms": "x", "delivery.timeout.ms": 30001})
+    assert str(caught.value) == "linger.ms: expected an integer, got str 'x'"
+
+
+def test_exit_flush_timeout_is_a_josef_key() -> None:
+    assert make()["josef.exit.flush.timeout.ms"] == 5000
+    assert make(josef_exit_flush_timeout_ms=250)["josef.exit.flush.timeout.ms"] == 250

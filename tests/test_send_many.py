@@ -170,8 +170,19 @@ def test_columns_and_argument_errors() -> None:
             p.send_many("t", [b"a", b"b"], [b"k"])
         with pytest.raises(ValueError, match="partition 5 does not exist"):
             p.send_many("t", [b"a"], partition=5)
-        with pytest.raises(ValueError, match="timestamps must be non-negative"):
+        with pytest.raises(ValueError, match=r"timestamps must be in \[0, 2\*\*63 - 1\]"):
             p.send_many("t", [b"a"], timestamps=-1)
+        with pytest.raises(ValueError, match=r"timestamps must be in \[0, 2\*\*63 - 1\]"):
+            p.send_many("t", [b"a"], timestamps=2**63)
+        with pytest.raises(TypeError, match="topic must be a str, got list"):
+            p.send_many(["t"], [b"a"])
+        with pytest.raises(TypeError, match="partition must be an int"):
+            p.send_many("t", [b"a"], partition="0")
+        # A record the wire cannot carry fails alone, with an error naming what is wrong.
+        summary = p.send_many("t", [b"a", "\ud800", b"c"], timestamps=[1, 2, 2**63]).result(10)
+        assert summary.delivered == 1
+        assert [(i, type(e).__name__) for i, e in summary.errors] == [(1, "SerializationError"), (2, "ValueError")]
+        assert "value: a str that cannot be encoded as UTF-8" in str(summary.errors[0][1])
         assert p.send_many("t", []).result(10) == SendManyResult("t", 0, [])
         assert p.send_many("t", [b"a"] * 3, timestamps=1_700_000_000_000).result(10).delivered == 3
         p.close()

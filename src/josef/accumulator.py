@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from josef.batch import ProducerBatch
 from josef.errors import BufferExhaustedError, ProducerClosedError
-from josef.future import BatchResult, RecordFuture, new_future
+from josef.future import BatchResult, RecordFuture, new_future, on_sender_thread
 from josef.metadata import TopicInfo
 from josef.partitioner import pick_partition
 from josef.records import HEADER_SIZE, Record
@@ -192,7 +192,7 @@ class Accumulator:
                 else:
                     group.append(j)
             groups = list(by_partition.items())
-        if groups[0][1] is None:  # records in their own order: results are built by extending
+        if not groups or groups[0][1] is None:  # records in their own order: results are built by extending
             results: list[Any] = []
             slots: list[int] = []
             futures: list[Any] | None = [] if want_futures else None
@@ -353,6 +353,14 @@ class Accumulator:
         return batch, full is not None or batch.created + self.linger < self.sender_wakes_at
 
     def _wait_for_memory(self, need: int, deadline: float, max_block: float) -> None:
+        if on_sender_thread():  # a send() from a delivery callback: only the sender frees memory
+            self.buffer_exhausted_total += 1
+            raise BufferExhaustedError(
+                f"buffer.memory exhausted: a send() from a delivery callback cannot wait for {need} bytes "
+                "(only the sender thread it runs on frees memory); "
+                f"{self.buffer_memory - self.available} of {self.buffer_memory} bytes are held by "
+                "records not yet delivered"
+            )
         self.waiters += 1
         stats = self.buffer_stats
         started = time.monotonic()
@@ -385,9 +393,10 @@ class Accumulator:
             self.sender_wakes_at = deadline
             return True
 
-    def snapshot_incomplete(self) -> list[BatchResult]:
+    def snapshot_pending(self) -> list[tuple[BatchResult, int]]:
+        """Each unresolved batch's result with its record count now (what flush() waits for)."""
         with self._lock:
-            return [batch.result for batch in self.incomplete]
+            return [(batch.result, len(batch.records)) for batch in self.incomplete]
 
     def begin_flush(self) -> None:
         with self._lock:

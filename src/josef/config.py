@@ -2,7 +2,9 @@
 
 Users pass Java names (``{"linger.ms": 5}``) or keyword arguments with underscores
 (``linger_ms=5``). Values may be strings, as in a Java ``.properties`` file. Every problem
-raises ``ValueError`` naming the key, so a typo never silently falls back to a default.
+is reported naming the key, so a typo never silently falls back to a default; all problems of
+one configuration are collected and raised together in one :class:`ConfigError` (a
+``ValueError``), so fixing a configuration takes one round trip.
 """
 
 from __future__ import annotations
@@ -20,14 +22,21 @@ INT64_MAX = 2**63 - 1
 _Parser = Callable[[str, Any], Any]
 
 
+def _got(value: Any) -> str:
+    """``str 'abc'``: the type and the value, so a type mistake reads as one."""
+    return f"{type(value).__name__} {value!r}"
+
+
 def _int(lo: int, hi: int = INT64_MAX) -> _Parser:
     def parse(key: str, value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"{key}: expected an integer, got {_got(value)}")
         try:
             number = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key}: expected an integer, got {value!r}") from None
+        except ValueError:
+            raise ValueError(f"{key}: expected an integer, got {_got(value)}") from None
         if not lo <= number <= hi:
             raise ValueError(f"{key}: {number} is out of range [{lo}, {hi}]")
         return number
@@ -40,12 +49,14 @@ def _bool(key: str, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ValueError(f"{key}: expected true or false, got {value!r}")
+    raise ValueError(f"{key}: expected true or false, got {_got(value)}")
 
 
 def _choice(*allowed: str) -> _Parser:
     def parse(key: str, value: Any) -> str:
-        text = str(value).strip().lower()
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected a string (one of {', '.join(allowed)}), got {_got(value)}")
+        text = value.strip().lower()
         if text not in allowed:
             raise ValueError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
         return text
@@ -55,7 +66,7 @@ def _choice(*allowed: str) -> _Parser:
 
 def _str(key: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+        raise ValueError(f"{key}: expected a string, got {_got(value)}")
     return value
 
 
@@ -64,10 +75,20 @@ def _opt_str(key: str, value: Any) -> str | None:
 
 
 def _servers(key: str, value: Any) -> list[tuple[str, int]]:
-    items = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(
+            f"{key}: expected a string 'host:port[,host:port...]' or a list of 'host:port' strings, "
+            f"got {_got(value)}"
+        )
     servers = []
     for item in items:
-        text = str(item).strip()
+        if not isinstance(item, str):
+            raise ValueError(f"{key}: expected 'host:port' strings in the list, got {_got(item)}")
+        text = item.strip()
         if not text:
             continue
         host, sep, port = text.rpartition(":")
@@ -80,6 +101,8 @@ def _servers(key: str, value: Any) -> list[tuple[str, int]]:
 
 
 def _acks(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{key}: expected one of all, -1, 0, 1 (a string or an int), got {_got(value)}")
     text = str(value).strip().lower()
     if text in ("all", "-1"):
         return -1
@@ -90,14 +113,43 @@ def _acks(key: str, value: Any) -> int:
 
 def _callable(key: str, value: Any) -> Any:
     if value is not None and not callable(value):
-        raise ValueError(f"{key}: expected a callable, got {type(value).__name__}")
+        raise ValueError(f"{key}: expected a callable, got {_got(value)}")
     return value
 
 
 def _partitioner(key: str, value: Any) -> Any:
     if callable(value):
         return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{key}: expected a callable or one of sticky, round_robin, murmur2_random, got {_got(value)}"
+        )
     return _choice("sticky", "round_robin", "murmur2_random")(key, value)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a configuration: the key, what is wrong, and optionally a hint
+    (e.g. the key the user probably meant)."""
+
+    key: str
+    message: str  # starts with the key: "linger.ms: expected an integer, got str 'soon'"
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class ConfigError(ValueError):
+    """Everything wrong with one configuration, reported at once. ``problems`` lists them."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        if len(problems) == 1:
+            text = str(problems[0])
+        else:
+            text = f"{len(problems)} configuration problems:\n" + "\n".join(f"  {p}" for p in problems)
+        super().__init__(text)
 
 
 @dataclass(frozen=True)
@@ -117,6 +169,8 @@ OPTIONS: dict[str, _Option] = {
     "batch.size": _Option(_int(0, INT32_MAX), 16384),
     "buffer.memory": _Option(_int(0), 33554432),
     "max.block.ms": _Option(_int(0), 60000),
+    # josef only: at interpreter exit, how long a producer never closed may flush what it holds.
+    "josef.exit.flush.timeout.ms": _Option(_int(0, INT32_MAX), 5000),
     "max.request.size": _Option(_int(1, INT32_MAX), 1048576),
     "compression.type": _Option(_choice("none", "gzip", "snappy", "lz4", "zstd"), "none"),
     "compression.gzip.level": _Option(_int(-1, 9), -1),
@@ -174,30 +228,58 @@ class ProducerConfig:
 
     @classmethod
     def from_user(cls, config: Mapping[str, Any] | None = None, **kwargs: Any) -> ProducerConfig:
+        """Parse and check a user's configuration; raises one :class:`ConfigError` listing
+        every problem found."""
+        problems: list[ConfigProblem] = []
         given: dict[str, Any] = {}
+        if config is not None and not isinstance(config, Mapping):
+            raise ConfigError([ConfigProblem(
+                "config", f"config: expected a mapping of Java config names to values, got {_got(config)}"
+            )])
         for key, value in (config or {}).items():
-            given[_canonical(key)] = value
+            name = _canonical(key, problems)
+            if name is not None:
+                given[name] = value
         for key, value in kwargs.items():
-            name = _canonical(key.replace("_", "."))
+            name = _canonical(key.replace("_", "."), problems)
+            if name is None:
+                continue
             if name in given:
-                raise ValueError(f"{name}: given twice (as a config key and as keyword {key})")
+                problems.append(ConfigProblem(name, f"{name}: given twice (as a config key and as keyword {key})"))
+                continue
             given[name] = value
         values = {key: option.default for key, option in OPTIONS.items()}
+        failed: set[str] = set()
         for key, value in given.items():
-            values[key] = OPTIONS[key].parse(key, value)
+            try:
+                values[key] = OPTIONS[key].parse(key, value)
+            except ValueError as exc:
+                problems.append(ConfigProblem(key, str(exc)))
+                failed.add(key)
         result = cls(values, frozenset(given))
-        result._validate()
+        result._validate(problems, failed)
+        if problems:
+            raise ConfigError(problems)
         return result
 
-    def _validate(self) -> None:
+    def _validate(self, problems: list[ConfigProblem], failed: set[str]) -> None:
+        """Checks across keys; a check is skipped when a key it reads could not be parsed
+        (its default would stand in and give a misleading second error)."""
         v, explicit = self.values, self.explicit
-        if v["bootstrap.servers"] is None:
-            raise ValueError("bootstrap.servers: required (a list of host:port)")
+
+        def problem(key: str, message: str) -> None:
+            problems.append(ConfigProblem(key, f"{key}: {message}"))
+
+        def usable(*keys: str) -> bool:
+            return not failed.intersection(keys)
+
+        if v["bootstrap.servers"] is None and usable("bootstrap.servers"):
+            problem("bootstrap.servers", "required (a list of host:port)")
         if not v["client.id"]:
             v["client.id"] = f"josef-producer-{v['transactional.id'] or _next_client_number()}"
         if v["transactional.id"] is not None and "enable.idempotence" not in explicit:
             v["enable.idempotence"] = True
-        if v["enable.idempotence"]:
+        if v["enable.idempotence"] and usable("enable.idempotence", "transactional.id"):
             conflicts = [
                 ("acks", v["acks"] != -1, "acks must be all"),
                 ("retries", v["retries"] == 0, "retries must be > 0"),
@@ -208,40 +290,48 @@ class ProducerConfig:
                 ),
             ]
             for key, bad, why in conflicts:
-                if not bad:
+                if not bad or not usable(key):
                     continue
                 if "enable.idempotence" in explicit or v["transactional.id"] is not None:
                     reason = "transactional.id" if v["transactional.id"] is not None else "enable.idempotence"
-                    raise ValueError(f"{key}: conflicts with {reason}=true ({why})")
+                    problem(key, f"conflicts with {reason}=true ({why})")
+                    continue
                 if key == "max.in.flight.requests.per.connection":
-                    raise ValueError(f"{key}: conflicts with enable.idempotence=true, the default ({why})")
+                    problem(key, f"conflicts with enable.idempotence=true, the default ({why})")
+                    continue
                 log.info("idempotence disabled: %s conflicts with the default enable.idempotence=true", key)
                 v["enable.idempotence"] = False
                 break
-        if v["transactional.id"] is not None and not v["enable.idempotence"]:
-            raise ValueError("transactional.id: requires enable.idempotence=true")
+        if v["transactional.id"] is not None and not v["enable.idempotence"] and usable("enable.idempotence"):
+            problem("transactional.id", "requires enable.idempotence=true")
         floor = v["linger.ms"] + v["request.timeout.ms"]
-        if v["delivery.timeout.ms"] < floor:
+        if v["delivery.timeout.ms"] < floor and usable("delivery.timeout.ms", "linger.ms", "request.timeout.ms"):
             if "delivery.timeout.ms" in explicit:
-                raise ValueError(
-                    f"delivery.timeout.ms: must be >= linger.ms + request.timeout.ms ({floor}), "
-                    f"got {v['delivery.timeout.ms']}"
+                problem(
+                    "delivery.timeout.ms",
+                    f"must be >= linger.ms + request.timeout.ms ({floor}), got {v['delivery.timeout.ms']}",
                 )
-            v["delivery.timeout.ms"] = floor
+            else:
+                v["delivery.timeout.ms"] = floor
         if "reconnect.backoff.ms" in explicit and "reconnect.backoff.max.ms" not in explicit:
             v["reconnect.backoff.max.ms"] = v["reconnect.backoff.ms"]
         if v["retry.backoff.ms"] > v["retry.backoff.max.ms"]:
             v["retry.backoff.ms"] = v["retry.backoff.max.ms"]
 
 
-def _canonical(key: str) -> str:
+def _canonical(key: Any, problems: list[ConfigProblem]) -> str | None:
+    """The Java name for ``key``, or None after recording why there is none."""
+    if not isinstance(key, str):
+        problems.append(ConfigProblem(repr(key), f"{key!r}: configuration keys are strings, got {_got(key)}"))
+        return None
     if key in OPTIONS:
         return key
     # The Java names spell sub-words with dots; accept "max_in_flight..." style too.
     for name in OPTIONS:
         if name.replace(".", "_") == key.replace(".", "_"):
             return name
-    raise ValueError(f"{key}: unknown configuration key")
+    problems.append(ConfigProblem(key, f"{key}: unknown configuration key"))
+    return None
 
 
 _client_counter = 0

@@ -11,13 +11,33 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from josef.errors import KafkaTimeoutError
+from josef.errors import IllegalStateError, KafkaTimeoutError
 
 log = logging.getLogger("josef.producer")
+
+# Every producer's sender thread. Callbacks run there, and a callback that waits for a record
+# would wait for the thread it blocks: such waits are refused at once (see refuse_on_sender).
+SENDER_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def on_sender_thread() -> bool:
+    """True inside a delivery callback (or anything else run by a josef sender thread)."""
+    return threading.current_thread() in SENDER_THREADS
+
+
+def refuse_on_sender(what: str) -> None:
+    """Raise if called on a sender thread, where waiting for a delivery would deadlock."""
+    if on_sender_thread():
+        raise IllegalStateError(
+            f"{what} called on josef's sender thread (in a delivery callback) would wait for that "
+            "thread itself and never return; do the waiting in another thread, or use "
+            "add_done_callback() / a delivery callback instead"
+        )
 
 
 class RecordMetadata(NamedTuple):
@@ -170,16 +190,24 @@ class RecordFuture(tuple):  # type: ignore[type-arg]
         return self._batch.done()
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
-        if not self._batch.wait(timeout):
-            raise KafkaTimeoutError(f"no delivery result within {timeout} s (the record is still pending)")
+        batch = self._batch
+        if not batch.finished:
+            if timeout != 0:
+                refuse_on_sender("RecordFuture.result() for a record not yet delivered")
+            if not batch.wait(timeout):
+                raise KafkaTimeoutError(f"no delivery result within {timeout} s (the record is still pending)")
         error = self._error()
         if error is not None:
             raise error
         return self._metadata()  # type: ignore[return-value]
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        if not self._batch.wait(timeout):
-            raise KafkaTimeoutError(f"no delivery result within {timeout} s (the record is still pending)")
+        batch = self._batch
+        if not batch.finished:
+            if timeout != 0:
+                refuse_on_sender("RecordFuture.exception() for a record not yet delivered")
+            if not batch.wait(timeout):
+                raise KafkaTimeoutError(f"no delivery result within {timeout} s (the record is still pending)")
         return self._error()
 
     def add_done_callback(self, fn: Callable[[RecordFuture], Any]) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -17,13 +18,28 @@ from operator import add
 from types import TracebackType
 from typing import Any, Literal, overload
 
+from josef import lifecycle
 from josef.accumulator import Accumulator
 from josef.bulk import SendManyCompletion, SendManyResult, as_column, failed_future, per_record
 from josef.config import ProducerConfig
-from josef.errors import IllegalStateError, ProducerClosedError, RecordTooLargeError
-from josef.future import BatchResult, DeliveryCallback, RecordFuture, RecordMetadata
+from josef.errors import (
+    IllegalStateError,
+    KafkaError,
+    ProducerClosedError,
+    ProducerForkedError,
+    RecordTooLargeError,
+)
+from josef.future import (
+    SENDER_THREADS,
+    BatchResult,
+    DeliveryCallback,
+    RecordFuture,
+    RecordMetadata,
+    on_sender_thread,
+    refuse_on_sender,
+)
 from josef.metadata import ClusterMetadata, TopicInfo
-from josef.metrics import Metric, ProducerMetrics, find
+from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
 from josef.sender import Sender
@@ -36,6 +52,14 @@ from josef.transactions import (
     normalize_offsets,
     wait_for,
 )
+from josef.validation import (
+    INT64_MAX,
+    check_callback,
+    check_partition,
+    check_timestamp,
+    check_topic,
+    serialization_failed,
+)
 
 log = logging.getLogger("josef.producer")
 
@@ -44,6 +68,7 @@ def _only_bytes(column: list[Any]) -> bool:
     return set(map(type, column)) <= {bytes}
 
 _now = time.time
+_CLOSE_GRACE = 0.005  # seconds past close()'s timeout for the sender to fail what is left
 
 
 class Producer:
@@ -95,11 +120,14 @@ class Producer:
         self._accumulator.set_waker(self._sender.wake)
         self._metrics = self._sender.metrics
         self._accumulator.register_metrics(self._metrics)
-        _register_gauges(self._metrics, self._sender, self._metadata)
         self._append = self._accumulator.append
         self._closed = False
+        self._fork_error: ProducerForkedError | None = None
+        self._exit_flush_timeout = cfg["josef.exit.flush.timeout.ms"] / 1000
         self._txn = self._sender.txn
         self._sender.start()
+        SENDER_THREADS.add(self._sender.thread)
+        lifecycle.track(self)
 
     def __repr__(self) -> str:
         return f"<josef.Producer client.id={self.config['client.id']!r} {self.config!r}>"
@@ -126,42 +154,56 @@ class Producer:
     ) -> RecordFuture:
         """Queue one record; returns at once unless metadata or buffer memory must be waited for.
 
-        Raises ``SerializationError`` or ``ValueError`` for bad input, ``MetadataTimeoutError``
-        or ``BufferExhaustedError`` after ``max.block.ms``. A record too large to ever send
+        Raises at once, before any wait, for bad input: ``TypeError`` for a type mistake,
+        ``ValueError`` for a value out of range, ``SerializationError`` naming key, value or
+        headers (see ``josef.validation``); ``MetadataTimeoutError`` or ``BufferExhaustedError``
+        after ``max.block.ms``. A record too large to ever send
         fails alone: its future and callback get ``RecordTooLargeError``.
         """
         if self._closed:
-            raise ProducerClosedError("send() after close()")
+            raise self._unusable("send")
         if self._txn is not None:
             self._txn.check_send()
+        # Everything the wire cannot carry is refused here, before any wait: nothing invalid
+        # may reach the sender thread (see josef.validation).
+        if timestamp_ms is None:
+            timestamp_ms = int(_now() * 1000)
+        elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= INT64_MAX:
+            timestamp_ms = check_timestamp(timestamp_ms)
+        if callback is not None and not callable(callback):
+            check_callback(callback)
         # bytes pass through the default serializers without a call: the common case.
         if key is None:
             key_bytes = None
         elif type(key) is bytes and self._key_is_default:
             key_bytes = key
         else:
-            key_bytes = self._key_serializer(key)
-            if key_bytes is not None and type(key_bytes) is not bytes:
-                key_bytes = to_bytes(key_bytes)
+            try:
+                key_bytes = self._key_serializer(key)
+                if key_bytes is not None and type(key_bytes) is not bytes:
+                    key_bytes = to_bytes(key_bytes)
+            except Exception as exc:
+                raise serialization_failed("key", key, exc) from exc
         if value is None:
             value_bytes = None
         elif type(value) is bytes and self._value_is_default:
             value_bytes = value
         else:
-            value_bytes = self._value_serializer(value)
-            if value_bytes is not None and type(value_bytes) is not bytes:
-                value_bytes = to_bytes(value_bytes)
-        info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
+            try:
+                value_bytes = self._value_serializer(value)
+                if value_bytes is not None and type(value_bytes) is not bytes:
+                    value_bytes = to_bytes(value_bytes)
+            except Exception as exc:
+                raise serialization_failed("value", value, exc) from exc
+        try:
+            info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
+        except TypeError:  # unhashable: a list, a dict...
+            info = None
         if info is None:
-            if not isinstance(topic, str) or not topic:
-                raise ValueError(f"topic must be a non-empty str, got {topic!r}")
-            info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+            info = self._topic_info(check_topic(topic))
         if partition is not None:
             if type(partition) is not int or not 0 <= partition < len(info.leaders):
-                raise ValueError(
-                    f"partition {partition!r} does not exist: topic {topic!r} has {len(info.leaders)} "
-                    f"partitions (0..{len(info.leaders) - 1})"
-                )
+                partition = check_partition(partition, topic, len(info.leaders))
         elif key_bytes is not None and self._hash_keys:
             partition = (murmur2(key_bytes) & 0x7FFFFFFF) % len(info.leaders)
         elif self._choose_partition is not None:
@@ -179,10 +221,6 @@ class Producer:
         header_section = header_bytes(normalize_headers(headers)) if headers else None
         if header_section is not None:
             payload += len(header_section)
-        if timestamp_ms is None:
-            timestamp_ms = int(_now() * 1000)
-        elif type(timestamp_ms) is not int or timestamp_ms < 0:
-            raise ValueError(f"timestamp_ms must be a non-negative int (ms since the epoch), got {timestamp_ms!r}")
         if payload > self._max_payload:
             return self._fail_at_once(
                 topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
@@ -198,6 +236,27 @@ class Producer:
             value_size,
             callback,
         )
+
+    def _topic_info(self, topic: str) -> TopicInfo:
+        """A topic's partitions, waiting up to ``max.block.ms`` for its metadata, except on the
+        sender thread: there a wait would stall every delivery (and the metadata fetch itself),
+        so a send() from a delivery callback to a topic without metadata fails at once."""
+        if on_sender_thread():
+            info = self._metadata.topics.get(topic)
+            if info is not None:
+                return info
+            raise IllegalStateError(
+                f"send() to topic {topic!r} from a delivery callback: its metadata is not known yet, and "
+                "waiting for it would block the sender thread; call producer.partitions_for(topic) once "
+                "before sending to it from callbacks"
+            )
+        return self._metadata.partitions(topic, self._max_block, self._sender.wake)
+
+    def _unusable(self, op: str) -> KafkaError:
+        """Why ``op`` cannot run on a closed (or forked) producer."""
+        if self._fork_error is not None:
+            return ProducerForkedError(f"{op}(): {self._fork_error}")
+        return ProducerClosedError(f"{op}() after close()")
 
     def _custom_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
         assert self._custom_partitioner is not None
@@ -288,7 +347,7 @@ class Producer:
         may raise ``BufferExhaustedError`` after ``max.block.ms`` (records before it are queued).
         """
         if self._closed:
-            raise ProducerClosedError("send_many() after close()")
+            raise self._unusable("send_many")
         if self._txn is not None:
             self._txn.check_send()
         value_list = as_column(values, "values")
@@ -305,22 +364,20 @@ class Producer:
         if timestamps is None:
             shared_ts = int(_now() * 1000)
         elif type(timestamps) is int:
-            if timestamps < 0:
-                raise ValueError(f"timestamps must be non-negative ints (ms since the epoch), got {timestamps!r}")
-            shared_ts = timestamps
+            shared_ts = check_timestamp(timestamps, "timestamps")
         else:
             ts_list = per_record(as_column(timestamps, "timestamps"), count, "timestamps")
-        info = self._metadata.topics.get(topic)
+        if callback is not None and not callable(callback):
+            check_callback(callback)
+        try:
+            info = self._metadata.topics.get(topic)
+        except TypeError:  # unhashable: a list, a dict...
+            info = None
         if info is None:
-            if not isinstance(topic, str) or not topic:
-                raise ValueError(f"topic must be a non-empty str, got {topic!r}")
-            info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+            info = self._topic_info(check_topic(topic))
         num_partitions = len(info.leaders)
         if partition is not None and (type(partition) is not int or not 0 <= partition < num_partitions):
-            raise ValueError(
-                f"partition {partition!r} does not exist: topic {topic!r} has {num_partitions} partitions "
-                f"(0..{num_partitions - 1})"
-            )
+            partition = check_partition(partition, topic, num_partitions)
         plain = (
             self._value_is_default and header_list is None and ts_list is None and self._choose_partition is None
             and (key_list is None or self._key_is_default)
@@ -391,9 +448,12 @@ class Producer:
                 if value is None or (value_plain and type(value) is bytes):
                     value_bytes = value
                 else:
-                    value_bytes = value_ser(value)
-                    if value_bytes is not None and type(value_bytes) is not bytes:
-                        value_bytes = to_bytes(value_bytes)
+                    try:
+                        value_bytes = value_ser(value)
+                        if value_bytes is not None and type(value_bytes) is not bytes:
+                            value_bytes = to_bytes(value_bytes)
+                    except Exception as exc:
+                        raise serialization_failed("value", value, exc) from exc
                 if value_bytes is None:
                     value_size = -1
                     payload = 0
@@ -404,9 +464,12 @@ class Producer:
                 if key_list is not None:
                     key = key_list[i]
                     if key is not None:
-                        key_bytes = key if type(key) is bytes and key_plain else key_ser(key)
-                        if key_bytes is not None and type(key_bytes) is not bytes:
-                            key_bytes = to_bytes(key_bytes)
+                        try:
+                            key_bytes = key if type(key) is bytes and key_plain else key_ser(key)
+                            if key_bytes is not None and type(key_bytes) is not bytes:
+                                key_bytes = to_bytes(key_bytes)
+                        except Exception as exc:
+                            raise serialization_failed("key", key, exc) from exc
                         if key_bytes is not None:
                             key_size = len(key_bytes)
                             payload += key_size
@@ -421,10 +484,8 @@ class Producer:
                     timestamp = ts_list[i]
                     if timestamp is None:
                         timestamp = int(_now() * 1000)
-                    elif type(timestamp) is not int or timestamp < 0:
-                        raise ValueError(
-                            f"timestamp must be a non-negative int (ms since the epoch), got {timestamp!r}"
-                        )
+                    elif type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
+                        timestamp = check_timestamp(timestamp, "timestamps")
                 if payload > max_payload:
                     limit, name = min(
                         (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
@@ -506,25 +567,32 @@ class Producer:
         """Send everything queued now, and wait until it is delivered or failed.
 
         Returns how many of those records are still pending when ``timeout`` (seconds) runs
-        out: 0 means all of them are resolved.
+        out: 0 means all of them are resolved. Raises ``IllegalStateError`` at once when called
+        from a delivery callback with records pending (it would wait for its own thread).
         """
+        if self._fork_error is not None:
+            raise self._unusable("flush")
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        pending = self._accumulator.snapshot_incomplete()
+        pending = self._accumulator.snapshot_pending()
+        if pending and timeout != 0:
+            refuse_on_sender("Producer.flush() with records pending")
         self._accumulator.begin_flush()
         try:
-            for result in pending:
+            for result, _ in pending:
                 remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                 if not result.wait(remaining):
                     break
         finally:
             self._accumulator.end_flush()
             self._metrics.add_flush_time(time.monotonic() - started)
-        return sum(1 for result in pending if not result.done())
+        return sum(count for result, count in pending if not result.done())
 
     def partitions_for(self, topic: str) -> list[int]:
         """The topic's partition numbers (fetching metadata, up to ``max.block.ms``)."""
-        info = self._metadata.partitions(topic, self._max_block, self._sender.wake)
+        if self._fork_error is not None:
+            raise self._unusable("partitions_for")
+        info = self._topic_info(check_topic(topic))
         return list(range(len(info.leaders)))
 
     def metrics(self) -> list[Metric]:
@@ -605,6 +673,8 @@ class Producer:
             raise
 
     def _transactional(self, op: str) -> TransactionManager:
+        if self._fork_error is not None:
+            raise self._unusable(op)
         if self._txn is None:
             raise IllegalStateError(f"{op}() on a producer without transactional.id")
         if self._closed:
@@ -612,6 +682,7 @@ class Producer:
         return self._txn
 
     def _txn_wait(self, txn: TransactionManager, result: TxnResult, op: str, timeout: float | None) -> None:
+        refuse_on_sender(f"Producer.{op}()")
         started = time.monotonic()
         try:
             wait_for(txn, result, self._max_block if timeout is None else timeout, op)
@@ -620,19 +691,71 @@ class Producer:
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then stop. Records still pending when ``timeout`` (seconds)
-        runs out fail with a ``KafkaTimeoutError``; ``close()`` itself never hangs past it."""
-        if self._closed:
-            self._sender.thread.join(timeout)
+        runs out fail with a ``KafkaTimeoutError``; ``close()`` itself never hangs past it.
+
+        From a delivery callback (the sender thread) it cannot wait for that thread: as in
+        the Java client, it then closes with timeout 0 (a warning is logged) and returns."""
+        if self._fork_error is not None:
+            raise self._unusable("close")
+        started = time.monotonic()
+        thread = self._sender.thread
+        if threading.current_thread() is thread:
+            if timeout != 0:
+                log.warning(
+                    "close() called from a delivery callback (the sender thread): closing with timeout 0 "
+                    "instead of %s; records not yet delivered fail",
+                    "waiting" if timeout is None else f"{timeout} s",
+                )
+            timeout = 0.0
+        lifecycle.forget(self)
+        if not self._closed:
+            self._closed = True
+            deadline = started + (timeout if timeout is not None else 365 * 86400.0)
+            if self._txn is not None:  # an open transaction is aborted, as in the Java client
+                self._txn.abort_on_close(min(deadline, started + self._max_block))
+            self._accumulator.close()
+            self._sender.initiate_close(deadline)
+        if threading.current_thread() is thread:
             return
+        # The sender fails what is left at the deadline and stops; a hair of grace lets it.
+        thread.join(None if timeout is None else max(started + timeout - time.monotonic(), 0.0) + _CLOSE_GRACE)
+        if thread.is_alive() and timeout is not None:
+            log.warning("josef sender thread did not stop within close(%s); returning anyway", timeout)
+
+    # -- process events (see josef.lifecycle) ---------------------------------------------------
+
+    def on_fork_in_child(self, parent_pid: int) -> None:
+        """In a forked child: this copy has no sender thread; refuse every later call."""
         self._closed = True
-        deadline = time.monotonic() + (timeout if timeout is not None else 365 * 86400.0)
-        if self._txn is not None:  # an open transaction is aborted, as in the Java client
-            self._txn.abort_on_close(min(deadline, time.monotonic() + self._max_block))
-        self._accumulator.close()
-        self._sender.initiate_close(deadline)
-        self._sender.thread.join(None if timeout is None else timeout + 1.0)
-        if self._sender.thread.is_alive():
-            log.warning("josef sender thread did not stop in time")
+        self._fork_error = ProducerForkedError(
+            f"this Producer was created in process {parent_pid} and cannot be used in process "
+            f"{os.getpid()}, a child forked from it: its sender thread and connections exist only "
+            "in the parent. Create a new Producer in the child (or fork before creating producers)"
+        )
+
+    def flush_at_exit(self) -> str | None:
+        """At interpreter exit, for a producer never closed: flush for a bounded time, then
+        close; an open transaction is aborted instead (as close() does). Returns what the user
+        must hear about, if anything."""
+        if self._closed:
+            return None
+        timeout = self._exit_flush_timeout
+        exit_key = "josef.exit.flush.timeout.ms"
+        if self._txn is not None and self._txn.can_abort():
+            self.close(timeout)
+            return (
+                f"{self!r} was never closed and had a transaction open at interpreter exit: it was "
+                "aborted, its records are not visible to read_committed consumers"
+            )
+        pending = self.flush(timeout)
+        self.close(0)
+        if not pending:
+            return None
+        return (
+            f"{pending} record(s) were still undelivered at interpreter exit after a {timeout:g} s flush "
+            f"({exit_key}) and are lost: {self!r} was never closed; call close() (or use "
+            "`with Producer(...)`) before the program ends"
+        )
 
     def __enter__(self) -> Producer:
         return self
@@ -651,21 +774,3 @@ class Producer:
 
 
 __all__ = ["Producer"]
-
-
-def _register_gauges(metrics: ProducerMetrics, sender: Sender, metadata: ClusterMetadata) -> None:
-    """The gauges read from the sender's connections and the metadata.
-
-    Their owners (the sender-thread machinery being reworked into a network layer) register them here
-    until they do it themselves, as the accumulator does.
-    """
-
-    def age(now: float) -> float:
-        return now - metadata.updated_at if metadata.updated_at > 0 else math.nan
-
-    metrics.register_gauge("metadata-wait-time-ns-total", lambda now: metadata.wait_seconds * 1e9)
-    metrics.register_gauge("metadata-age", age)
-    metrics.register_gauge("requests-in-flight", lambda now: sum(len(c.in_flight) for c in list(sender.conns.values())))
-    metrics.register_gauge(
-        "connection-count", lambda now: sum(1 for c in list(sender.conns.values()) if c.state != "closed")
-    )

@@ -78,12 +78,14 @@ Header = tuple[str, "bytes | None"]
 
 def normalize_headers(headers: Any) -> list[tuple[bytes, bytes | None]]:
     """Headers as ``(key, value)`` pairs or a mapping; keys are text, values bytes/str/None."""
-    items = headers.items() if isinstance(headers, dict) else headers
-    out: list[tuple[bytes, bytes | None]] = []
     try:
+        if isinstance(headers, (str, bytes)):
+            raise TypeError(f"got a {type(headers).__name__}")
+        items = headers.items() if isinstance(headers, dict) else headers
+        out: list[tuple[bytes, bytes | None]] = []
         for key, value in items:
             if not isinstance(key, str):
-                raise SerializationError(f"header key must be a str, got {type(key).__name__}")
+                raise _header_error(f"header key must be a str, got {type(key).__name__} {key!r}")
             if value is None or type(value) is bytes:
                 out.append((key.encode(), value))
             elif isinstance(value, str):
@@ -91,9 +93,20 @@ def normalize_headers(headers: Any) -> list[tuple[bytes, bytes | None]]:
             elif isinstance(value, (bytearray, memoryview)):
                 out.append((key.encode(), bytes(value)))
             else:
-                raise SerializationError(
+                raise _header_error(
                     f"header {key!r}: value must be bytes, str or None, got {type(value).__name__}"
                 )
+    except UnicodeEncodeError as exc:
+        raise _header_error(
+            f"headers: a str that cannot be encoded as UTF-8 ({exc.reason}: "
+            f"{exc.object[exc.start : exc.end]!r} at index {exc.start})"
+        ) from exc
     except (TypeError, ValueError) as exc:
-        raise SerializationError(f"headers must be (str, bytes) pairs or a mapping: {exc}") from exc
+        raise _header_error(f"headers must be (str, bytes) pairs or a mapping: {exc}") from exc
     return out
+
+
+def _header_error(message: str) -> SerializationError:
+    error = SerializationError(message)
+    error.field = "headers"
+    return error

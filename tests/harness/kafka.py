@@ -1181,7 +1181,8 @@ class KafkaCluster(KafkaEndpoint):
             "controller.quorum.voters": voters,
             "controller.listener.names": "CONTROLLER",
             "listeners": listeners,
-            "advertised.listeners": listeners,
+            # Kafka before 3.9 refuses a controller listener among a combined node's advertised ones
+            "advertised.listeners": listeners if _version_tuple(self.version) >= (3, 9) else listeners.split(",")[0],
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(node.dir / "data"),
