@@ -1,5 +1,5 @@
-"""Topic and broker configs the mock cluster knows: names, types, defaults, validation, and the
-partition settings they drive.
+"""The mock cluster's settings (:class:`ClusterConfig`), and the topic and broker configs it knows:
+names, types, defaults and validation.
 
 Honoured: ``retention.bytes`` (the per-partition memory bound), ``retention.ms`` (batches older than
 it are dropped on the next append), ``min.insync.replicas`` (acks=all) and ``max.message.bytes``
@@ -9,14 +9,10 @@ segments, no compression on the broker side).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from josef.testing.state import ClusterConfig, Topic
-
-__all__ = ["BROKER_CONFIGS", "TOPIC_CONFIGS", "ConfigDef", "ConfigError", "apply_topic_configs", "broker_value",
+__all__ = ["BROKER_CONFIGS", "TOPIC_CONFIGS", "ClusterConfig", "ConfigDef", "ConfigError", "broker_value",
            "check_topic_config", "topic_value"]
 
 # ConfigType of DescribeConfigs v3+.
@@ -24,6 +20,25 @@ BOOLEAN, STRING, INT, LONG, LIST = 1, 2, 3, 5, 7
 # ConfigSource of DescribeConfigs.
 DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG, DEFAULT_CONFIG = 1, 2, 5
 _MAX_LONG = str(2**63 - 1)
+
+
+@dataclass
+class ClusterConfig:
+    """Cluster-wide settings (see :class:`~josef.testing.MockCluster` for their meaning)."""
+
+    default_partitions: int = 1
+    default_replication_factor: int = 3
+    min_insync_replicas: int = 1
+    auto_create_topics: bool = True
+    retention_bytes: int = 64 * 1024 * 1024
+    replication_delay: float = 0.0
+    max_message_bytes: int = 1024 * 1024 + 12
+    max_partitions_per_topic: int = 10000
+    group_min_session_timeout_ms: int = 1000
+    group_max_session_timeout_ms: int = 1_800_000
+    cluster_id: str = "josef-mock-cluster"
+    # The finalized ``transaction.version`` feature: 2 turns on KIP-890's transactions v2.
+    transaction_version: int = 1
 
 
 class ConfigError(ValueError):
@@ -100,9 +115,9 @@ def check_topic_config(name: str, value: str | None) -> None:
         raise ConfigError(f"invalid value {value!r} for topic config {name!r}")
 
 
-def topic_value(topic: Topic, name: str, config: ClusterConfig) -> tuple[str, int]:
+def topic_value(configs: Mapping[str, str | None], name: str, config: ClusterConfig) -> tuple[str, int]:
     """A topic config's effective value and its source (set on the topic, or the default)."""
-    value = topic.configs.get(name)
+    value = configs.get(name)
     if value is not None:
         return value, DYNAMIC_TOPIC_CONFIG
     return TOPIC_CONFIGS[name].default(config), DEFAULT_CONFIG
@@ -112,16 +127,3 @@ def broker_value(name: str, config: ClusterConfig) -> str:
     return BROKER_CONFIGS[name].default(config)
 
 
-def apply_topic_configs(topic: Topic, config: ClusterConfig) -> None:
-    """Push the configs that matter into the topic's partitions."""
-    min_isr = int(topic_value(topic, "min.insync.replicas", config)[0])
-    retention = int(topic_value(topic, "retention.bytes", config)[0])
-    if retention < 0:
-        retention = config.retention_bytes
-    max_bytes = topic.configs.get("max.message.bytes")
-    retention_ms = int(topic_value(topic, "retention.ms", config)[0])
-    for partition in topic.partitions:
-        partition.min_insync_replicas = min_isr
-        partition.retention_bytes = retention
-        partition.max_message_bytes = int(max_bytes) if max_bytes is not None else None
-        partition.retention_ms = retention_ms

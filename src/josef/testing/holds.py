@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from josef.testing.handlers import Request
+    from josef.testing.request import Request
 
 __all__ = ["Hold"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from josef.errors import ErrorCode
-from josef.testing.configs import ConfigError, apply_topic_configs, check_topic_config
+from josef.testing.configs import ClusterConfig, ConfigError, check_topic_config, topic_value
 from josef.testing.faults import FaultList
 from josef.testing.groups import Group
 from josef.testing.holds import Hold
@@ -35,25 +35,6 @@ class TopicError(ValueError):
 
 
 @dataclass
-class ClusterConfig:
-    """Cluster-wide settings (see :class:`~josef.testing.MockCluster` for their meaning)."""
-
-    default_partitions: int = 1
-    default_replication_factor: int = 3
-    min_insync_replicas: int = 1
-    auto_create_topics: bool = True
-    retention_bytes: int = 64 * 1024 * 1024
-    replication_delay: float = 0.0
-    max_message_bytes: int = 1024 * 1024 + 12
-    max_partitions_per_topic: int = 10000
-    group_min_session_timeout_ms: int = 1000
-    group_max_session_timeout_ms: int = 1_800_000
-    cluster_id: str = "josef-mock-cluster"
-    # The finalized ``transaction.version`` feature: 2 turns on KIP-890's transactions v2.
-    transaction_version: int = 1
-
-
-@dataclass
 class BrokerInfo:
     node_id: int
     host: str
@@ -69,6 +50,24 @@ class Topic:
     topic_id: uuid.UUID
     partitions: list[Partition]
     configs: dict[str, str | None] = field(default_factory=dict)
+
+    def config(self, name: str, cluster: ClusterConfig) -> tuple[str, int]:
+        """A topic config's effective value and its source (set on the topic, or the default)."""
+        return topic_value(self.configs, name, cluster)
+
+    def apply_configs(self, cluster: ClusterConfig) -> None:
+        """Push the configs that matter into the partitions (after creation, growth or a change)."""
+        min_isr = int(self.config("min.insync.replicas", cluster)[0])
+        retention = int(self.config("retention.bytes", cluster)[0])
+        if retention < 0:
+            retention = cluster.retention_bytes
+        max_bytes = self.configs.get("max.message.bytes")
+        retention_ms = int(self.config("retention.ms", cluster)[0])
+        for partition in self.partitions:
+            partition.min_insync_replicas = min_isr
+            partition.retention_bytes = retention
+            partition.max_message_bytes = int(max_bytes) if max_bytes is not None else None
+            partition.retention_ms = retention_ms
 
 
 class TxnState(enum.Enum):
@@ -202,11 +201,11 @@ class ClusterState:
             try:
                 check_topic_config(key, value)
             except ConfigError as exc:
-                raise TopicError(40, str(exc)) from None
+                raise TopicError(ErrorCode.INVALID_CONFIG, str(exc)) from None
         topic = Topic(name, uuid.uuid4(), [], {k: v for k, v in configs.items() if v is not None})
         topic.partitions = [Partition(name, p, assignments[p], self.config.retention_bytes,
                                       self.config.min_insync_replicas) for p in range(count)]
-        apply_topic_configs(topic, self.config)
+        topic.apply_configs(self.config)
         for partition in topic.partitions:
             partition.isr = [b for b in partition.replicas if self.brokers[b].up]
             if partition.leader not in partition.isr:
@@ -231,17 +230,19 @@ class ClusterState:
         topic = self.topics[name]
         current = len(topic.partitions)
         if count <= current:
-            raise TopicError(37, f"topic {name!r} has {current} partitions; the count can only grow")
+            raise TopicError(ErrorCode.INVALID_PARTITIONS,
+                             f"topic {name!r} has {current} partitions; the count can only grow")
         if count > self.config.max_partitions_per_topic:
-            raise TopicError(37, f"invalid partition count {count}")
+            raise TopicError(ErrorCode.INVALID_PARTITIONS, f"invalid partition count {count}")
         brokers = sorted(self.brokers)
         rf = len(topic.partitions[0].replicas)
         if assignments is not None:
             if len(assignments) != count - current:
-                raise TopicError(39, f"{len(assignments)} assignments for {count - current} new partitions")
+                raise TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                 f"{len(assignments)} assignments for {count - current} new partitions")
             for replicas in assignments:
                 if not replicas or len(set(replicas)) != len(replicas) or not set(replicas) <= set(brokers):
-                    raise TopicError(39, f"invalid replica assignment {replicas}")
+                    raise TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"invalid replica assignment {replicas}")
         else:
             assignments = [[brokers[(p + r) % len(brokers)] for r in range(rf)] for p in range(current, count)]
         if validate_only:
@@ -252,7 +253,7 @@ class ClusterState:
             if partition.leader not in partition.isr:
                 partition.leader = partition.isr[0] if partition.isr else -1
             topic.partitions.append(partition)
-        apply_topic_configs(topic, self.config)
+        topic.apply_configs(self.config)
 
     def partition(self, topic: str, index: int) -> Partition | None:
         t = self.topics.get(topic)

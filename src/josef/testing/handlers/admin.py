@@ -16,10 +16,8 @@ from josef.testing.configs import (
     DEFAULT_CONFIG,
     TOPIC_CONFIGS,
     ConfigError,
-    apply_topic_configs,
     broker_value,
     check_topic_config,
-    topic_value,
 )
 from josef.testing.handlers.base import Reply, Request, leader_error
 from josef.testing.state import ClusterState, Topic, TopicError
@@ -41,7 +39,7 @@ SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 def _topic_configs(state: ClusterState, topic: Topic) -> list[dict[str, Any]]:
     out = []
     for name in sorted(TOPIC_CONFIGS):
-        value, source = topic_value(topic, name, state.config)
+        value, source = topic.config(name, state.config)
         out.append({"name": name, "value": value, "read_only": False, "config_source": source,
                     "is_sensitive": False})
     return out
@@ -53,8 +51,8 @@ def handle_create_topics(state: ClusterState, req: Request) -> Reply:
     seen: set[str] = set()
     for t in body["topics"]:
         name = t["name"]
-        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None, "num_partitions": -1,
-                                 "replication_factor": -1, "configs": None}
+        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
+                                 "num_partitions": -1, "replication_factor": -1, "configs": None}
         results.append(entry)
         if req.error is not None:
             entry["error_code"] = req.error
@@ -84,7 +82,8 @@ def handle_delete_topics(state: ClusterState, req: Request) -> Reply:
         wanted = [(name, None) for name in body["topic_names"]]
     responses = []
     for name, topic_id in wanted:
-        entry: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": 0, "error_message": None}
+        entry: dict[str, Any] = {"name": name, "topic_id": topic_id, "error_code": ErrorCode.NONE,
+                                 "error_message": None}
         responses.append(entry)
         topic = state.topics.get(name) if name is not None else state.topics_by_id.get(topic_id)
         if req.error is not None:
@@ -104,7 +103,7 @@ def handle_create_partitions(state: ClusterState, req: Request) -> Reply:
     names = [t["name"] for t in body["topics"]]
     for t in body["topics"]:
         name = t["name"]
-        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None}
+        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.NONE, "error_message": None}
         results.append(entry)
         if req.error is not None:
             entry["error_code"] = req.error
@@ -129,7 +128,7 @@ def _describe_topic(state: ClusterState, name: str, keys: list[str] | None, v: i
     for key in sorted(TOPIC_CONFIGS):
         if keys is not None and key not in keys:
             continue
-        value, source = topic_value(topic, key, state.config)
+        value, source = topic.config(key, state.config)
         synonyms = [{"name": key, "value": value, "source": source}]
         out.append({"name": key, "value": value, "read_only": False, "config_source": source, "is_sensitive": False,
                     "synonyms": synonyms, "config_type": TOPIC_CONFIGS[key].type, "documentation": None})
@@ -156,8 +155,8 @@ def handle_describe_configs(state: ClusterState, req: Request) -> Reply:
     results = []
     for resource in req.body["resources"]:
         kind, name, keys = resource["resource_type"], resource["resource_name"], resource["configuration_keys"]
-        entry: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": kind, "resource_name": name,
-                                 "configs": []}
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "resource_type": kind,
+                                 "resource_name": name, "configs": []}
         results.append(entry)
         if req.error is not None:
             entry["error_code"] = req.error
@@ -213,7 +212,8 @@ def handle_incremental_alter_configs(state: ClusterState, req: Request) -> Reply
     responses = []
     for resource in body["resources"]:
         kind, name = resource["resource_type"], resource["resource_name"]
-        entry: dict[str, Any] = {"error_code": 0, "error_message": None, "resource_type": kind, "resource_name": name}
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "resource_type": kind,
+                                 "resource_name": name}
         responses.append(entry)
         if req.error is not None:
             entry["error_code"] = req.error
@@ -229,7 +229,7 @@ def handle_incremental_alter_configs(state: ClusterState, req: Request) -> Reply
                 continue
             if not body["validate_only"]:
                 topic.configs = configs
-                apply_topic_configs(topic, state.config)
+                topic.apply_configs(state.config)
         else:
             entry.update(error_code=ErrorCode.INVALID_REQUEST,
                          error_message="the mock cluster alters topic configs only")
@@ -240,7 +240,7 @@ def handle_describe_cluster(state: ClusterState, req: Request) -> Reply:
     up = state.up_brokers()
     return Reply({
         "throttle_time_ms": req.throttle_ms,
-        "error_code": req.error or 0,
+        "error_code": req.error or ErrorCode.NONE,
         "error_message": None,
         "endpoint_type": req.body.get("endpoint_type", 1),
         "cluster_id": state.config.cluster_id,
@@ -256,7 +256,7 @@ def handle_delete_records(state: ClusterState, req: Request) -> Reply:
         parts = []
         for p in t["partitions"]:
             index = p["partition_index"]
-            entry: dict[str, Any] = {"partition_index": index, "low_watermark": -1, "error_code": 0}
+            entry: dict[str, Any] = {"partition_index": index, "low_watermark": -1, "error_code": ErrorCode.NONE}
             parts.append(entry)
             injected = req.error_for(name, index)
             partition = state.partition(name, index)

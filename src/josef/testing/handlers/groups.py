@@ -205,7 +205,7 @@ def handle_sync_group(state: ClusterState, req: Request) -> Reply:
     body = req.body
 
     def shape(result: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"throttle_time_ms": req.throttle_ms, "error_code": 0, "protocol_type": None,
+        out: dict[str, Any] = {"throttle_time_ms": req.throttle_ms, "error_code": ErrorCode.NONE, "protocol_type": None,
                "protocol_name": None, "assignment": b""}
         out.update(result)
         return out
@@ -229,7 +229,7 @@ def handle_sync_group(state: ClusterState, req: Request) -> Reply:
     ticket = Ticket()
     member.sync_tickets.append(ticket)
     return _waiting(req, ticket, member.rebalance_timeout_ms,
-                    lambda result: shape({**names, **result}) if result["error_code"] == 0 else shape(result))
+                    lambda result: shape({**names, **result} if result["error_code"] == ErrorCode.NONE else result))
 
 
 def handle_heartbeat(state: ClusterState, req: Request) -> Reply:
@@ -416,8 +416,8 @@ def _listed(state: ClusterState, req: Request) -> list[Group]:
 def handle_describe_groups(state: ClusterState, req: Request) -> Reply:
     out = []
     for group_id in req.body["groups"]:
-        entry: dict[str, Any] = {"error_code": 0, "error_message": None, "group_id": group_id, "group_state": "Dead",
-                                 "protocol_type": "", "protocol_data": "", "members": []}
+        entry: dict[str, Any] = {"error_code": ErrorCode.NONE, "error_message": None, "group_id": group_id,
+                                 "group_state": "Dead", "protocol_type": "", "protocol_data": "", "members": []}
         out.append(entry)
         code = group_coordinator_error(state, req, group_id)
         group = state.groups.get(group_id)
@@ -453,7 +453,7 @@ def handle_list_groups(state: ClusterState, req: Request) -> Reply:
                 continue
             groups.append({"group_id": g.group_id, "protocol_type": g.protocol_type, "group_state": g.state.value,
                            "group_type": "classic"})
-    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": req.error or 0, "groups": groups})
+    return Reply({"throttle_time_ms": req.throttle_ms, "error_code": req.error or ErrorCode.NONE, "groups": groups})
 
 
 def handle_delete_groups(state: ClusterState, req: Request) -> Reply:

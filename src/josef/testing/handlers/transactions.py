@@ -278,7 +278,7 @@ def _end_txn_v2(state: ClusterState, req: Request) -> Reply:
     given = (body["producer_id"], body["producer_epoch"])
     if txn is not None and txn.ended_as == given and txn.state != TxnState.ONGOING:
         # A retry of the EndTxn that ended the last transaction (its response was lost).
-        return answer(0 if txn.last_result_commit == commit else ErrorCode.INVALID_TXN_STATE, txn)
+        return answer(ErrorCode.NONE if txn.last_result_commit == commit else ErrorCode.INVALID_TXN_STATE, txn)
     if txn is None or txn.producer_id != given[0]:
         return answer(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
     if given[1] != txn.producer_epoch:
@@ -292,7 +292,7 @@ def _end_txn_v2(state: ClusterState, req: Request) -> Reply:
     txn.last_result_commit = commit
     txn.ended_as = given
     _bump(state, txn)
-    return answer(0, txn)
+    return answer(ErrorCode.NONE, txn)
 
 
 def handle_end_txn(state: ClusterState, req: Request) -> Reply:
