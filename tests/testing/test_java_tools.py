@@ -52,7 +52,7 @@ def test_console_consumer_group_and_consumer_groups_describe(cluster: MockCluste
     consumer.subscribe(["orders"])
     read = 0
     partitions: set[int] = set()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while (read < 100 or len(partitions) < 3) and time.monotonic() < deadline:
         message = consumer.poll(0.2)
         if message is not None and message.error() is None:
@@ -61,7 +61,8 @@ def test_console_consumer_group_and_consumer_groups_describe(cluster: MockCluste
     # A commit can come back with a partition refused (e.g. while the group settles): commit until the
     # coordinator holds every position read, which is what the tool must then report.
     while sum(cluster.committed_offsets("live").values()) != read or len(cluster.committed_offsets("live")) < 3:
-        assert time.monotonic() < deadline, cluster.committed_offsets("live")
+        assert time.monotonic() < deadline, (read, partitions, cluster.group("live"),
+                                             [(r.api_key.name, r.connection) for r in cluster.requests()][-30:])
         consumer.commit(asynchronous=False)
         message = consumer.poll(0.1)
         if message is not None and message.error() is None:
