@@ -6,6 +6,8 @@ connection error."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 import josef.sender
 from josef import Producer
-from josef.errors import KafkaError
+from josef.errors import KafkaError, MetadataTimeoutError
 from josef.testing import MockCluster
 
 AT_ONCE = 0.25
@@ -65,3 +67,32 @@ def test_a_sender_that_stops_fails_everything_at_once(monkeypatch: Any) -> None:
             producer.flush()
         assert time.monotonic() - started < AT_ONCE
         producer.close(1)
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_bootstrap_is_a_warning_and_named_in_the_timeout(caplog: Any) -> None:
+    port = _closed_port()
+    with caplog.at_level(logging.WARNING, logger="josef"):
+        producer = Producer(bootstrap_servers=f"127.0.0.1:{port}", max_block_ms=1500)
+        started = time.monotonic()
+        with pytest.raises(MetadataTimeoutError) as caught:
+            producer.send("t", b"x")
+        assert time.monotonic() - started < 1.5 + AT_ONCE
+        producer.close(1)
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message and "refused" in message.lower()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and f"127.0.0.1:{port}" in r.getMessage()]
+    assert 1 <= len(warnings) <= 3  # rate-limited: not one per reconnect attempt
+    assert "refused" in warnings[0].getMessage().lower()
+
+
+def test_unresolvable_bootstrap_names_the_dns_failure() -> None:
+    producer = Producer(bootstrap_servers="no-such-host.invalid:9092", max_block_ms=1000)
+    with pytest.raises(MetadataTimeoutError) as caught:
+        producer.send("t", b"x")
+    producer.close(1)
+    assert "no-such-host.invalid:9092" in str(caught.value)
+    assert "resolve" in str(caught.value).lower() or "name" in str(caught.value).lower()

@@ -94,6 +94,7 @@ class Sender:
         )
         self.network.register_metrics(self.metrics)
         metadata.register_metrics(self.metrics)
+        metadata.connection_problem = self.network.unreachable
         self.outcomes = BatchOutcomes(
             acks=self.acks, retries=self.retries, delivery_timeout=self.delivery_timeout,
             retry_backoff=self.retry_backoff, compress=self.compress, accumulator=accumulator,
