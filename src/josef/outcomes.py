@@ -265,8 +265,9 @@ class BatchOutcomes:
         waited = (now - batch.created) * 1000
         unknown = batch.unknown and self.acks != 0
         outcome = (
-            "; the outcome is unknown: the batch was sent and no answer came in time, so the records "
-            "may or may not have been written (they are not sent again)"
+            "; the outcome is unknown: the batch was sent and no answer settled it in time (none came, "
+            "or one that leaves it open), so the records may or may not have been written (they are not "
+            "sent again)"
             if unknown else ""
         )
         return DeliveryTimeoutError(
