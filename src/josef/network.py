@@ -102,6 +102,8 @@ class NetworkSettings:
             setup_timeout=config["socket.connection.setup.timeout.ms"] / 1000,
             idle_timeout=config["connections.max.idle.ms"] / 1000,
             reconnect_backoff=Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"]),
+            ssl_context=config.security.ssl_context,
+            authenticator_factory=config.security.authenticator_factory(),
         )
 
 
@@ -282,6 +284,8 @@ class NetworkClient:
         cause for the max.block.ms error, and say it at WARNING (rate-limited per address)."""
         self._back_off(conn.node_id)
         if self.closing:
+            if self._on_disconnect is not None:
+                self._on_disconnect(conn.node_id, error)
             return
         address = (conn.host, conn.port)
         self._setup_failures[address] = str(error)
