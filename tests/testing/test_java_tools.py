@@ -31,7 +31,7 @@ def cluster() -> Iterator[MockCluster]:
 def produce(cluster: MockCluster, count: int) -> None:
     producer = confluent_kafka.Producer({"bootstrap.servers": cluster.bootstrap_servers, **QUIET})
     for i in range(count):
-        producer.produce("orders", str(i).encode())
+        producer.produce("orders", str(i).encode(), partition=i % 3)  # every partition gets records
     assert producer.flush(30) == 0
 
 
