@@ -21,6 +21,7 @@ from typing import Any
 import josef
 from josef.cli.common import describe, note, parse_properties
 from josef.cli.demo import cmd_demo
+from josef.cli.mock import add_mock_command
 from josef.cli.perf import cmd_perf
 from josef.cli.produce import cmd_produce
 from josef.cli.topics import cmd_topics
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fast", action="store_true", help="no pauses between the steps")
     _common(demo, producer_flags=False)
     demo.set_defaults(func=cmd_demo)
+    add_mock_command(sub)
     return parser
 
 
