@@ -49,9 +49,9 @@ def _producer(cluster: MockCluster, fast: bool, **config: Any) -> Producer:
         "enable.idempotence": False, "acks": 1, **config,
     })
     if not fast:
-        producer._send_fast = None
+        producer.try_send = None
     else:
-        assert producer._send_fast is not None
+        assert producer.try_send is not None
     return producer
 
 
@@ -139,3 +139,35 @@ def test_falls_back_for_what_it_does_not_handle(cluster: MockCluster) -> None:
         assert isinstance(error, RecordTooLargeError)
     with pytest.raises(ProducerClosedError):
         producer.send("fallback", b"x")
+
+
+def test_async_send_takes_the_shortcut_on_the_loop(cluster: MockCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``await AsyncProducer.send()`` queues through try_send on the event loop: no executor hop and
+    no Python send() except for the records that open a batch; offsets come back in order."""
+    import asyncio
+
+    from josef import AsyncProducer
+
+    python_sends = [0]
+    python_send = Producer.send
+
+    def counting_send(self: Producer, *args: Any, **kwargs: Any) -> RecordFuture:
+        python_sends[0] += 1
+        return python_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(Producer, "send", counting_send)
+
+    cluster.create_topic("aio-fast", 2)
+
+    async def main() -> list[RecordMetadata]:
+        async with AsyncProducer(bootstrap_servers=cluster.bootstrap_servers, linger_ms=5) as producer:
+            await producer.partitions_for("aio-fast")
+            pending = [await producer.send("aio-fast", b"v%d" % i, partition=i % 2) for i in range(2000)]
+            return [await p for p in pending]
+
+    results = asyncio.run(main())
+    assert python_sends[0] < 200
+    for partition in (0, 1):
+        offsets = [md.offset for md in results if md.partition == partition]
+        assert offsets == list(range(1000))
+    assert [r.value for r in cluster.records("aio-fast", 1)][:3] == [b"v1", b"v3", b"v5"]

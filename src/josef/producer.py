@@ -7,6 +7,7 @@ never encodes, compresses or touches a socket. The sender thread does the rest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -128,18 +129,21 @@ class Producer:
         self._accumulator.register_metrics(self._metrics)
         _register_gauges(self._metrics, self._sender, self._metadata)
         self._append = self._accumulator.append
-        self._closed = False
-        # send()'s common case in one C call (josef.speedups), when nothing user-supplied runs per record;
-        # it returns None for anything else, and the Python code below handles it.
-        self._send_fast: Callable[..., RecordFuture | None] | None = None
-        self._send_state: tuple[Any, ...] = ()
+        self._closed = False  # whoever sets it also drops try_send
+        self._fork_error: ProducerForkedError | None = None
+        # send()'s common case in one C call (josef.speedups), when nothing user-supplied runs per record.
+        self.try_send: Callable[..., RecordFuture | None] | None = None
+        """Queue a record now if that takes neither a wait nor Python-level work, else return None (then
+        call :meth:`send`): ``try_send(topic, value, key, partition, timestamp_ms, headers, callback)``,
+        every argument positional. None when the C accelerator is missing, a serializer or partitioner is
+        configured, or the producer is closed. :class:`~josef.aio.AsyncProducer` uses it."""
         if speedups.module is not None and self._choose_partition is None and self._key_is_default \
                 and self._value_is_default:
             acc, acquire, release, open_batches, sticky = self._accumulator.send_fast_parts()
-            self._send_fast = speedups.module.send_fast
-            self._send_state = (self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn,
-                                self._max_payload, self._hash_keys)
-        self._fork_error: ProducerForkedError | None = None
+            self.try_send = functools.partial(speedups.module.send_fast, (
+                self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn, self._max_payload,
+                self._hash_keys,
+            ))
         self._exit_flush_timeout = cfg["josef.exit.flush.timeout.ms"] / 1000
         self._txn = self._sender.txn
         self._sender.start()
@@ -177,9 +181,9 @@ class Producer:
         after ``max.block.ms``. A record too large to ever send
         fails alone: its future and callback get ``RecordTooLargeError``.
         """
-        fast = self._send_fast
+        fast = self.try_send
         if fast is not None:
-            future = fast(self._send_state, topic, value, key, partition, timestamp_ms, headers, callback)
+            future = fast(topic, value, key, partition, timestamp_ms, headers, callback)
             if future is not None:
                 return future
         if self._closed:
@@ -732,7 +736,7 @@ class Producer:
         lifecycle.forget(self)
         if not self._closed:
             self._closed = True
-            self._send_fast = None
+            self.try_send = None
             deadline = started + (timeout if timeout is not None else 365 * 86400.0)
             if self._txn is not None:  # an open transaction is aborted, as in the Java client
                 self._txn.abort_on_close(min(deadline, started + self._max_block))
@@ -750,7 +754,7 @@ class Producer:
     def on_fork_in_child(self, parent_pid: int) -> None:
         """In a forked child: this copy has no sender thread; refuse every later call."""
         self._closed = True
-        self._send_fast = None
+        self.try_send = None
         self._fork_error = ProducerForkedError(
             f"this Producer was created in process {parent_pid} and cannot be used in process "
             f"{os.getpid()}, a child forked from it: its sender thread and connections exist only "
