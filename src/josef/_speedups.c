@@ -107,6 +107,8 @@ optional_bytes(PyObject *obj, const char **data, Py_ssize_t *len, const char *wh
     return 0;
 }
 
+#define ENCODE_NOGIL_MIN (256 * 1024) /* bytes of records section copied with the GIL released */
+
 static PyObject *
 speedups_encode_records(PyObject *self, PyObject *args)
 {
@@ -151,6 +153,19 @@ speedups_encode_records(PyObject *self, PyObject *args)
     if (out == NULL)
         goto fail;
     char *p = PyByteArray_AS_STRING(out);
+    /* A large batch is copied without the GIL, so the caller's send() runs meanwhile on the other core.
+     * The views point into bytes objects the records hold: a tuple of the records keeps them alive even
+     * if the list changed meanwhile. Below the threshold the hand-off would cost more than the copy. */
+    PyObject *keep = NULL;
+    PyThreadState *released = NULL;
+    if (total >= ENCODE_NOGIL_MIN) {
+        keep = PySequence_Tuple(seq);
+        if (keep == NULL) {
+            Py_DECREF(out);
+            goto fail;
+        }
+        released = PyEval_SaveThread();
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         RecordView *v = &views[i];
         p = write_varint(p, v->body);
@@ -174,6 +189,9 @@ speedups_encode_records(PyObject *self, PyObject *args)
             *p++ = 0;
         }
     }
+    if (released != NULL)
+        PyEval_RestoreThread(released);
+    Py_XDECREF(keep);
     PyMem_Free(views);
     Py_DECREF(seq);
     return out;
