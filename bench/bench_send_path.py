@@ -23,11 +23,20 @@ from josef import AsyncProducer, Producer
 from josef.testing import MockCluster
 
 
-def one_pass(producer: Any, topic: str, values: list[bytes], keys: list[bytes] | None) -> tuple[float, float]:
+def _delivered(metadata: Any, error: Any) -> None:
+    pass
+
+
+def one_pass(
+    producer: Any, topic: str, values: list[bytes], keys: list[bytes] | None, callback: bool = False
+) -> tuple[float, float]:
     """(caller CPU µs per send(), wall µs per send()) for one pass, then a flush."""
     send = producer.send
     cpu, wall = time.thread_time(), time.perf_counter()
-    if keys is None:
+    if callback:
+        for value in values:
+            send(topic, value, callback=_delivered)
+    elif keys is None:
         for value in values:
             send(topic, value)
     else:
@@ -61,6 +70,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--keyed", action="store_true", help="10,000 distinct keys")
+    parser.add_argument("--callback", action="store_true", help="a delivery callback with every send() (sync only)")
     parser.add_argument("--async", dest="use_async", action="store_true", help="AsyncProducer, awaiting each send()")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one pass instead")
@@ -93,13 +103,13 @@ def main() -> None:
                     profiler.disable()
                     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
                     return
-                figures = [one_pass(producer, topic, values, keys) for _ in range(args.repeats)]
+                figures = [one_pass(producer, topic, values, keys, args.callback) for _ in range(args.repeats)]
     finally:
         if cluster is not None:
             cluster.stop()
     cpus = [cpu for cpu, _ in figures]
     walls = [wall for _, wall in figures]
-    mode = "async" if args.use_async else "sync"
+    mode = "async" if args.use_async else "sync with callbacks" if args.callback else "sync"
     print(
         f"{mode} {'keyed' if keys else 'keyless'} {args.size} B: caller CPU per send() median "
         f"{statistics.median(cpus):.2f} µs best {min(cpus):.2f} µs; wall median {statistics.median(walls):.2f} µs "

@@ -213,8 +213,10 @@ fail:
 static PyTypeObject *future_type = NULL; /* josef.future.RecordFuture, a tuple subclass */
 static PyTypeObject *batch_type = NULL;  /* josef.batch.ProducerBatch, with __slots__ */
 static Py_ssize_t off_closed, off_size, off_limit, off_max_ts, off_records, off_result;
+static Py_ssize_t off_finished, off_waiters; /* of josef.future.BatchResult */
+static PyTypeObject *result_type = NULL;
 static long long framing_estimate = 0;
-static PyObject *s_closed, *s_topics, *s_leaders, *s_check_send, *s_add;
+static PyObject *s_closed, *s_topics, *s_leaders, *s_check_send;
 
 static int
 slot_offset(PyObject *type, const char *name, Py_ssize_t *offset)
@@ -235,9 +237,10 @@ slot_offset(PyObject *type, const char *name, Py_ssize_t *offset)
 static PyObject *
 speedups_configure_send_fast(PyObject *self, PyObject *args)
 {
-    PyObject *batch, *future;
+    PyObject *batch, *future, *result;
     long long framing;
-    if (!PyArg_ParseTuple(args, "O!O!L", &PyType_Type, &batch, &PyType_Type, &future, &framing))
+    if (!PyArg_ParseTuple(args, "O!O!O!L", &PyType_Type, &batch, &PyType_Type, &result, &PyType_Type, &future,
+                          &framing))
         return NULL;
     if (!PyType_IsSubtype((PyTypeObject *)future, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "the future type must be a tuple subclass");
@@ -245,8 +248,11 @@ speedups_configure_send_fast(PyObject *self, PyObject *args)
     }
     if (slot_offset(batch, "closed", &off_closed) < 0 || slot_offset(batch, "size", &off_size) < 0 ||
         slot_offset(batch, "limit", &off_limit) < 0 || slot_offset(batch, "max_ts", &off_max_ts) < 0 ||
-        slot_offset(batch, "records", &off_records) < 0 || slot_offset(batch, "result", &off_result) < 0)
+        slot_offset(batch, "records", &off_records) < 0 || slot_offset(batch, "result", &off_result) < 0 ||
+        slot_offset(result, "finished", &off_finished) < 0 || slot_offset(result, "_waiters", &off_waiters) < 0)
         return NULL;
+    Py_INCREF(result);
+    Py_XSETREF(result_type, (PyTypeObject *)result);
     Py_INCREF(batch);
     Py_XSETREF(batch_type, (PyTypeObject *)batch);
     Py_INCREF(future);
@@ -431,6 +437,16 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto fallback;
     if (batch_size + size >= limit)
         goto fallback; /* a new batch, or this one full: the Python code decides and wakes the sender */
+    PyObject *waiters = NULL;
+    if (callback != Py_None) {
+        /* BatchResult.add(future, callback, True) without its lock: a batch still open (and this is,
+         * under the accumulator's lock) cannot be completed, so only appends can race with this one. */
+        if (Py_TYPE(batch_result) != result_type || SLOT(batch_result, off_finished) != Py_False)
+            goto fallback;
+        waiters = SLOT(batch_result, off_waiters);
+        if (waiters == NULL || !PyList_CheckExact(waiters))
+            goto fallback;
+    }
 
     PyObject *ts = ts_obj != Py_None ? Py_NewRef(ts_obj) : PyLong_FromLongLong(timestamp);
     if (ts == NULL)
@@ -470,13 +486,14 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(future);
         goto unlock;
     }
-    if (callback != Py_None) {
-        PyObject *added = PyObject_CallMethodObjArgs(batch_result, s_add, future, callback, Py_True, NULL);
-        if (added == NULL) {
+    if (waiters != NULL) {
+        PyObject *waiter = PyTuple_Pack(3, future, callback, Py_True);
+        if (waiter == NULL || PyList_Append(waiters, waiter) < 0) {
+            Py_XDECREF(waiter);
             Py_DECREF(future);
             goto unlock;
         }
-        Py_DECREF(added);
+        Py_DECREF(waiter);
     }
     result = future;
     goto unlock;
@@ -507,7 +524,7 @@ static PyMethodDef speedups_methods[] = {
     {"encode_records", speedups_encode_records, METH_VARARGS,
      "encode_records(records, base_timestamp) -> bytearray: a batch's record section."},
     {"configure_send_fast", speedups_configure_send_fast, METH_VARARGS,
-     "configure_send_fast(ProducerBatch, RecordFuture, framing_estimate): the types send_fast builds on."},
+     "configure_send_fast(ProducerBatch, BatchResult, RecordFuture, framing_estimate): what send_fast builds on."},
     {"send_fast", (PyCFunction)(void (*)(void))speedups_send_fast, METH_FASTCALL,
      "send_fast(state, topic, value, key, partition, timestamp_ms, headers, callback) -> RecordFuture | None"},
     {NULL, NULL, 0, NULL},
@@ -523,8 +540,7 @@ PyInit__speedups(void)
     if ((s_closed = PyUnicode_InternFromString("closed")) == NULL ||
         (s_topics = PyUnicode_InternFromString("topics")) == NULL ||
         (s_leaders = PyUnicode_InternFromString("leaders")) == NULL ||
-        (s_check_send = PyUnicode_InternFromString("check_send")) == NULL ||
-        (s_add = PyUnicode_InternFromString("add")) == NULL)
+        (s_check_send = PyUnicode_InternFromString("check_send")) == NULL)
         return NULL;
     return PyModule_Create(&speedups_module);
 }

@@ -68,7 +68,7 @@ log = logging.getLogger("josef.producer")
 
 
 if speedups.module is not None:
-    speedups.module.configure_send_fast(ProducerBatch, RecordFuture, FRAMING_ESTIMATE)
+    speedups.module.configure_send_fast(ProducerBatch, BatchResult, RecordFuture, FRAMING_ESTIMATE)
 
 
 def _only_bytes(column: list[Any]) -> bool:
