@@ -480,20 +480,25 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyTuple_SET_ITEM(future, 2, ts);
     PyTuple_SET_ITEM(future, 3, ksize);
     PyTuple_SET_ITEM(future, 4, vsize);
+    Py_INCREF(records); /* borrowed from the batch's slots so far: held across the appends */
+    Py_XINCREF(waiters);
     int appended = PyList_Append(records, record);
     Py_DECREF(record);
+    Py_DECREF(records);
     if (appended < 0) {
+        Py_XDECREF(waiters);
         Py_DECREF(future);
         goto unlock;
     }
     if (waiters != NULL) {
         PyObject *waiter = PyTuple_Pack(3, future, callback, Py_True);
-        if (waiter == NULL || PyList_Append(waiters, waiter) < 0) {
-            Py_XDECREF(waiter);
+        int added = waiter == NULL ? -1 : PyList_Append(waiters, waiter);
+        Py_XDECREF(waiter);
+        Py_DECREF(waiters);
+        if (added < 0) {
             Py_DECREF(future);
             goto unlock;
         }
-        Py_DECREF(waiter);
     }
     result = future;
     goto unlock;
