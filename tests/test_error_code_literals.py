@@ -31,15 +31,7 @@ _CODE_CALLS = {"ErrorCode", "error_for_code"}
 _RETURNS_CODE = re.compile(r"(^|_)(error|error_code|code)$")  # functions returning a code: leader_error()
 _BEGIN, _END = "# --- BEGIN GENERATED", "# --- END GENERATED"
 
-# Files still holding literals that the network-layer refactor (branch h1-network) replaces with ErrorCode:
-# removed by the network-layer refactor.  The integrator deletes these entries after merging it.
-_PENDING = {
-    "sender.py",  # removed by the network-layer refactor
-    "connection.py",  # removed by the network-layer refactor
-    "transactions.py",  # removed by the network-layer refactor
-    "idempotence.py",  # removed by the network-layer refactor
-    "metadata.py",  # removed by the network-layer refactor
-}
+_PENDING: set[str] = set()
 
 
 # Literals that are not error codes although they sit where one could, each with its reason.

@@ -1,11 +1,11 @@
 """The transaction manager without a broker: the state table, misuse, and the request flow
-driven by a fake sender and fake coordinator connections."""
+driven by feeding it responses and reading its next request (no sender, no network)."""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,10 +13,10 @@ import pytest
 from josef import ConsumerGroupMetadata, OffsetAndMetadata, Producer, TopicPartition
 from josef.errors import IllegalStateError, ProducerFencedError
 from josef.idempotence import IdempotenceState
-from josef.metadata import ClusterMetadata
+from josef.network import NodeApis
 from josef.protocol import ApiKey
+from josef.request_source import Target, TargetKind
 from josef.transactions import (
-    _TRANSITIONS,
     TransactionAbortedError,
     TransactionAbortRequiredError,
     TransactionManager,
@@ -25,6 +25,7 @@ from josef.transactions import (
     normalize_group_metadata,
     normalize_offsets,
 )
+from josef.transactions.state import TRANSITIONS
 
 S = TxnState
 
@@ -45,7 +46,7 @@ EXPECTED = {
 
 
 def test_transition_table_is_exactly_the_documented_one() -> None:
-    assert set(_TRANSITIONS) == set(S)
+    assert set(TRANSITIONS) == set(S)
     for source in S:
         for target in S:
             if (source, target) in EXPECTED:
@@ -54,10 +55,10 @@ def test_transition_table_is_exactly_the_documented_one() -> None:
                 with pytest.raises(IllegalStateError) as info:
                     check_transition(source, target)
                 assert source.value in str(info.value) and target.value in str(info.value)
-    assert _TRANSITIONS[S.FATAL_ERROR] == frozenset()
+    assert TRANSITIONS[S.FATAL_ERROR] == frozenset()
 
 
-# -- a fake sender and coordinator ----------------------------------------------------------------
+# -- driving the manager: feed responses, read the next request ----------------------------------
 
 ALL_VERSIONS = {
     ApiKey.PRODUCE: 12, ApiKey.FIND_COORDINATOR: 6, ApiKey.INIT_PRODUCER_ID: 5, ApiKey.ADD_PARTITIONS_TO_TXN: 5,
@@ -68,82 +69,52 @@ ALL_VERSIONS = {
 Sent = tuple[int, int, dict[str, Any], int, Callable[..., None]]  # node, api, body, version, callback
 
 
-@dataclass
-class FakeConn:
-    node_id: int
-    features: dict[str, int]
-    log: list[Sent] = field(default_factory=list)
-
-    @property
-    def versions(self) -> dict[int, int]:
-        return dict(ALL_VERSIONS)
-
-    @property
-    def finalized_features(self) -> dict[str, int]:
-        return self.features
-
-    def can_send(self) -> bool:
-        return True
-
-    def send(self, api: int, body: dict[str, Any], cb: Callable[..., None], now: float, *, version: int) -> None:
-        self.log.append((self.node_id, api, body, version, cb))
-
-
-class FakeAcc:
-    def __init__(self) -> None:
-        self.incomplete: set[Any] = set()
-        self.queued: list[Any] = []
-
-    def abort_all(self) -> list[Any]:
-        out, self.queued = self.queued, []
-        return out
-
-
-class FakeSender:
-    def __init__(self, tv: int) -> None:
-        self.acc = FakeAcc()
-        self.in_flight: dict[Any, list[Any]] = {}
-        self.metadata = ClusterMetadata([("127.0.0.1", 1)], 300.0)
-        self._reconnect_at: dict[int, float] = {}
-        features = {"transaction.version": tv} if tv else {}
-        self.log: list[Sent] = []
-        self.conns = {n: FakeConn(n, features, self.log) for n in (0, 1, 2)}
-        self.completed: list[tuple[Any, BaseException | None]] = []
-
-    def _any_ready_connection(self, now: float) -> FakeConn:
-        return self.conns[0]
-
-    def _connection(self, node: int, now: float) -> FakeConn:
-        return self.conns[node]
-
-    def _complete(self, batch: Any, base: int, t: int, error: BaseException | None) -> None:
-        self.completed.append((batch, error))
-
-    def all_sent(self) -> list[Sent]:
-        return self.log
-
-
 class Harness:
-    """Drives a TransactionManager: ``step()`` runs one sender turn and returns the request
-    sent, ``answer(...)`` completes it."""
+    """Drives a TransactionManager as the sender does, with no sender and no network:
+    ``step()`` asks for the next request, resolves its target (any broker is node 0, a
+    coordinator the node FindCoordinator named), builds it, and returns it; ``answer(...)``
+    hands it its response. ``queued`` stands for the accumulator's queued records and
+    ``batches_pending`` for batches not completed yet."""
 
     def __init__(self, tv: int = 2) -> None:
-        self.sender = FakeSender(tv)
         self.idem = IdempotenceState()
         self.txn = TransactionManager("tid", 60000, self.idem, lambda: None, retry_backoff=0.0, retry_backoff_max=0.0)
-        self.seen = 0
+        self.features = {"transaction.version": tv} if tv else {}
+        self.queued: list[Any] = []
+        self.batches_pending = False
+        self.completed: list[tuple[Any, BaseException | None]] = []
+        self.log: list[Sent] = []
         self.last: Sent | None = None
+
+    def resolve(self, target: Target) -> int:
+        if target.kind is TargetKind.ANY_BROKER:
+            return 0
+        coordinator = self.txn.coordinator(target)
+        assert coordinator is not None, "a request went out before its coordinator was found"
+        return coordinator.node
 
     def step(self) -> tuple[int, ApiKey, dict[str, Any]] | None:
         """Sender turns until one sends a request (a turn may only queue a FindCoordinator)."""
         for _ in range(5):
-            self.txn.maintain(self.sender, 1e9)  # type: ignore[arg-type]
-            log = self.sender.log
-            if len(log) > self.seen:
-                assert len(log) == self.seen + 1, "one transactional request at a time"
-                self.seen = len(log)
-                self.last = log[-1]
-                return self.last[0], ApiKey(self.last[1]), self.last[2]
+            error = self.txn.abort_error()  # the sender fails queued records of an aborted transaction
+            if error is not None:
+                for batch in self.queued:
+                    if batch.base_sequence >= 0:
+                        self.idem.failed(batch, error)
+                    self.completed.append((batch, error))
+                self.queued.clear()
+            request = self.txn.next_request(1e9, batches_pending=self.batches_pending)
+            if request is None:
+                continue
+            node = self.resolve(request.target)
+            built = request.build(NodeApis(node, ALL_VERSIONS, self.features))
+            if built is None:
+                continue
+            assert self.txn.next_request(1e9) is None, "one transactional request at a time"
+            version, body = built
+            self.last = (node, request.api, body, version, request.on_response)
+            self.log.append(self.last)
+            return node, ApiKey(request.api), body
         return None
 
     def answer(self, body: dict[str, Any] | None, error: Exception | None = None) -> None:
@@ -197,7 +168,7 @@ def test_misuse_raises_and_changes_nothing() -> None:
         txn.begin_transaction()
     assert txn.state is S.IN_TRANSACTION
     txn.check_send()
-    assert h.sender.all_sent()[-1][1] == ApiKey.INIT_PRODUCER_ID  # nothing more was sent
+    assert h.log[-1][1] == ApiKey.INIT_PRODUCER_ID  # nothing more was sent
 
 
 def test_timed_out_call_stays_pending_and_only_it_may_be_repeated() -> None:
@@ -241,7 +212,7 @@ def test_commit_flow_and_priorities(tv: int) -> None:
             {"name": "t", "results_by_partition": [{"partition_index": 0, "partition_error_code": 0}]}]})
         assert h.txn.may_drain(batch)  # type: ignore[arg-type]
     offsets = h.txn.send_offsets({"in": [(0, 42, "m", -1)]}, ConsumerGroupMetadata("g", 3, "member", None))
-    h.sender.acc.incomplete.add(batch)  # a batch still in flight: EndTxn must wait for it
+    h.batches_pending = True  # a batch still in flight: EndTxn must wait for it
     if tv == 0:
         sent = h.step()
         assert sent is not None and sent[1] == ApiKey.ADD_OFFSETS_TO_TXN and sent[2]["group_id"] == "g"
@@ -266,7 +237,7 @@ def test_commit_flow_and_priorities(tv: int) -> None:
     h.txn.observed(offsets)
     commit = h.txn.commit_transaction()
     assert h.step() is None  # the batch is not complete yet
-    h.sender.acc.incomplete.clear()
+    h.batches_pending = False
     sent = h.step()
     assert sent is not None and sent[:2] == (1, ApiKey.END_TXN) and sent[2]["committed"] is True
     h.answer(None, ConnectionError("lost"))  # unknown outcome: coordinator again, EndTxn again
@@ -285,7 +256,7 @@ def test_fenced_by_coordinator_is_fatal_for_every_later_call() -> None:
     h.init()
     h.txn.begin_transaction()
     h.txn.batches_sent([Batch(("t", 0))])  # type: ignore[list-item]
-    h.sender.acc.queued.append(Batch(("t", 1)))
+    h.queued.append(Batch(("t", 1)))
     commit = h.txn.commit_transaction()
     sent = h.step()
     assert sent is not None and sent[1] == ApiKey.END_TXN
@@ -296,7 +267,7 @@ def test_fenced_by_coordinator_is_fatal_for_every_later_call() -> None:
         with pytest.raises(ProducerFencedError):
             call()
     h.step()
-    assert [type(e) for _, e in h.sender.completed] == [ProducerFencedError]  # queued records fail
+    assert [type(e) for _, e in h.completed] == [ProducerFencedError]  # queued records fail
 
 
 def test_abortable_batch_error_then_abort() -> None:
@@ -305,7 +276,7 @@ def test_abortable_batch_error_then_abort() -> None:
     h = Harness(0)
     h.init()
     h.txn.begin_transaction()
-    h.txn._touched = True  # as if AddPartitionsToTxn had succeeded
+    h.txn.progress.touched = True  # as if AddPartitionsToTxn had succeeded
     commit = h.txn.commit_transaction()
     h.txn.batch_failed(error_for_code(45))  # OUT_OF_ORDER_SEQUENCE_NUMBER
     assert h.txn.state is S.ABORTABLE_ERROR
@@ -315,12 +286,12 @@ def test_abortable_batch_error_then_abort() -> None:
         with pytest.raises(TransactionAbortRequiredError):
             call()
     queued = Batch(("t", 0), base_sequence=5)  # a retry that had a sequence
-    h.sender.acc.queued.append(queued)
+    h.queued.append(queued)
     h.idem.producer_id, h.idem.producer_epoch = 7, 0
     abort = h.txn.abort_transaction()
     sent = h.step()
     assert sent is not None and sent[1] == ApiKey.END_TXN and sent[2]["committed"] is False
-    assert [type(e) for _, e in h.sender.completed] == [TransactionAbortedError]
+    assert [type(e) for _, e in h.completed] == [TransactionAbortedError]
     h.answer({"error_code": 0})
     # v1 with a failed sequenced batch: bump the epoch through the coordinator before going on
     sent = h.step()

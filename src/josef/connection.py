@@ -1,9 +1,28 @@
 """One connection to one broker: a non-blocking socket, pipelined requests, version negotiation.
 
-The sender thread owns every connection and drives it from its selector loop. A connection
-opens with ApiVersions (falling back to the broker's advertised version when ours is too
-new), then carries any number of requests up to ``max.in.flight.requests.per.connection``.
-Responses come back in request order; each completes its request's callback.
+The :class:`~josef.network.NetworkClient` owns every connection and drives it from its
+selector loop. A connection goes through explicit setup stages before it carries requests::
+
+    CONNECTING ──► [TLS] ──► API_VERSIONS ──► [AUTHENTICATING] ──► READY ──► CLOSED
+    (TCP connect)  (handshake,  (negotiate;      (Authenticator       (up to max.in.flight
+                    if an        falls back to   requests, if a        requests, answered
+                    SSLContext)  the broker's    factory is given)     in order)
+                                 version)
+
+Every stage before READY counts against ``socket.connection.setup.timeout.ms``; any error
+closes the connection and fails what it carried. All socket reads and writes go through
+:meth:`BrokerConnection._read` and :meth:`BrokerConnection._write`, so a TLS socket (which
+may want a write to read, and keeps decrypted bytes pending) needs no change elsewhere.
+
+The authentication seam: an ``authenticator_factory(host, versions)`` is called once per
+connection, after ApiVersions, with the negotiated api versions, and returns an object with
+
+* ``next_request() -> (ApiKey, version, body) | None``: the next request to send (None once
+  it has nothing more to send);
+* ``on_response(api, body)``: the response to that request; raises
+  :class:`~josef.errors.AuthenticationError` (a ``KafkaError``) on failure, which closes the
+  connection with that error;
+* ``done`` (a property): authentication succeeded; the connection becomes READY.
 """
 
 from __future__ import annotations
@@ -11,14 +30,15 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from josef import __version__
 from josef.errors import (
+    ErrorCode,
     KafkaConnectionError,
     KafkaError,
     ProtocolError,
@@ -26,6 +46,7 @@ from josef.errors import (
     error_for_code,
 )
 from josef.protocol import ApiKey, FrameReader, decode_response, encode_request, negotiate_version
+from josef.version import __version__
 
 if TYPE_CHECKING:
     from josef.metrics import NodeStats
@@ -34,7 +55,25 @@ log = logging.getLogger("josef.connection")
 
 ResponseCallback = Callable[[dict[str, Any] | None, KafkaError | None], None]
 
-CONNECTING, HANDSHAKE, READY, CLOSED = "connecting", "handshake", "ready", "closed"
+CONNECTING, TLS_HANDSHAKE, HANDSHAKE, AUTHENTICATING, READY, CLOSED = (
+    "connecting", "tls handshake", "handshake", "authenticating", "ready", "closed"
+)
+_SETTING_UP = frozenset({CONNECTING, TLS_HANDSHAKE, HANDSHAKE, AUTHENTICATING})
+
+
+class Authenticator(Protocol):
+    """Authenticates one connection after ApiVersions (SASL); see the module docstring."""
+
+    def next_request(self) -> tuple[ApiKey, int, dict[str, Any]] | None: ...
+
+    def on_response(self, api: ApiKey, body: dict[str, Any]) -> None: ...
+
+    @property
+    def done(self) -> bool: ...
+
+
+# Called once per connection with the broker's host and the negotiated api versions.
+AuthenticatorFactory = Callable[[str, Mapping[int, int]], Authenticator]
 
 _API_VERSIONS_MAX = 4
 
@@ -59,6 +98,9 @@ class BrokerConnection:
         max_in_flight: int,
         send_buffer: int,
         receive_buffer: int,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        authenticator_factory: AuthenticatorFactory | None = None,
     ) -> None:
         self.node_id = node_id
         self.host = host
@@ -67,6 +109,11 @@ class BrokerConnection:
         self.max_in_flight = max_in_flight
         self._send_buffer = send_buffer
         self._receive_buffer = receive_buffer
+        self._ssl_context = ssl_context
+        self._server_hostname = server_hostname or host
+        self._authenticator_factory = authenticator_factory
+        self._authenticator: Authenticator | None = None
+        self._tls_wants_write = False
         self.state = CLOSED
         self.sock: socket.socket | None = None
         self.versions: dict[int, int] = {}  # api key -> version both sides speak
@@ -96,8 +143,13 @@ class BrokerConnection:
         return self.state == READY and len(self.in_flight) < self.max_in_flight
 
     @property
+    def setting_up(self) -> bool:
+        """In a setup stage (connect, TLS, ApiVersions, authentication): not ready yet."""
+        return self.state in _SETTING_UP
+
+    @property
     def wants_write(self) -> bool:
-        return self.state == CONNECTING or bool(self._out)
+        return self.state == CONNECTING or self._tls_wants_write or bool(self._out)
 
     def connect(self, now: float) -> None:
         """Start a non-blocking connect; the selector reports when it is done."""
@@ -125,20 +177,54 @@ class BrokerConnection:
             self.close(KafkaConnectionError(f"connect to {self.host}:{self.port} failed: {errno.errorcode.get(code)}"))
             raise KafkaConnectionError(f"connect to {self.host}:{self.port} failed: {errno.errorcode.get(code)}")
 
+    # -- setup stages ---------------------------------------------------------------------------
+
     def _connected(self, now: float) -> None:
+        """TCP is up: the TLS handshake if configured, else ApiVersions."""
+        if self._ssl_context is not None:
+            assert self.sock is not None
+            self.sock = self._ssl_context.wrap_socket(
+                self.sock, server_hostname=self._server_hostname, do_handshake_on_connect=False
+            )
+            self.state = TLS_HANDSHAKE
+            self._tls_handshake(now)
+            return
+        self._start_api_versions(now)
+
+    def _tls_handshake(self, now: float) -> None:
+        """One non-blocking step of the TLS handshake (driven by selector events)."""
+        assert isinstance(self.sock, ssl.SSLSocket)
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._tls_wants_write = False
+            return
+        except ssl.SSLWantWriteError:
+            self._tls_wants_write = True
+            return
+        except (ssl.SSLError, OSError) as exc:
+            self.close(KafkaConnectionError(f"TLS handshake with node {self.node_id} ({self.host}:{self.port}) "
+                                            f"failed: {exc}"))
+            return
+        self._tls_wants_write = False
+        self._start_api_versions(now)
+
+    def _start_api_versions(self, now: float) -> None:
         self.state = HANDSHAKE
         self._send_api_versions(_API_VERSIONS_MAX, now)
 
     def _send_api_versions(self, version: int, now: float) -> None:
         body = {"client_software_name": "josef", "client_software_version": __version__}
-        self._enqueue(ApiKey.API_VERSIONS, version, body, self._on_api_versions, now, handshake=True)
+        self._enqueue(ApiKey.API_VERSIONS, version, body, self._on_api_versions, now)
 
     def _on_api_versions(self, response: dict[str, Any] | None, error: KafkaError | None) -> None:
         if error is not None or response is None:
             return  # the connection is closing already
-        code = response.get("error_code", 0)
-        if code == 35:  # our ApiVersions is too new: the broker listed what it speaks
-            broker_max = next((k["max_version"] for k in response["api_keys"] if k["api_key"] == 18), 0)
+        code = response.get("error_code", ErrorCode.NONE)
+        if code == ErrorCode.UNSUPPORTED_VERSION:  # our ApiVersions is too new: the broker listed what it speaks
+            broker_max = next(
+                (k["max_version"] for k in response["api_keys"] if k["api_key"] == ApiKey.API_VERSIONS), 0
+            )
             self._send_api_versions(min(broker_max, _API_VERSIONS_MAX - 1), self.last_activity)
             return
         if code:
@@ -159,6 +245,41 @@ class BrokerConnection:
                 "(Kafka 2.1 or newer is required)"
             ))
             return
+        if self._authenticator_factory is not None:
+            self.state = AUTHENTICATING
+            self._authenticator = self._authenticator_factory(self.host, dict(versions))
+            self._authenticate(self.last_activity)
+            return
+        self._become_ready()
+
+    def _authenticate(self, now: float) -> None:
+        """Send the authenticator's next request, or finish once it is done."""
+        auth = self._authenticator
+        assert auth is not None
+        step = auth.next_request()
+        if step is not None:
+            api, version, body = step
+
+            def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
+                if error is not None or response is None:
+                    return  # the connection is closing already
+                try:
+                    auth.on_response(api, response)
+                except KafkaError as exc:
+                    self.close(exc)
+                    return
+                self._authenticate(self.last_activity)
+
+            self._enqueue(api, version, body, on_response, now)
+            return
+        if auth.done:
+            self._become_ready()
+        else:
+            self.close(KafkaConnectionError(
+                f"authentication with node {self.node_id} ({self.host}:{self.port}) ended without success"
+            ))
+
+    def _become_ready(self) -> None:
         self.state = READY
         if self.on_ready is not None:
             self.on_ready(self)
@@ -191,7 +312,6 @@ class BrokerConnection:
         callback: ResponseCallback,
         now: float,
         *,
-        handshake: bool = False,
         expect_response: bool = True,
     ) -> None:
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
@@ -207,14 +327,10 @@ class BrokerConnection:
 
     def flush(self, now: float) -> None:
         """Write as much queued output as the socket takes."""
-        if not self._out or self.sock is None or self.state == CONNECTING:
+        if not self._out or self.sock is None or self.state in (CONNECTING, TLS_HANDSHAKE):
             return
-        try:
-            sent = self.sock.send(self._out)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self.close(KafkaConnectionError(f"write to node {self.node_id} failed: {exc}"))
+        sent = self._write(self._out)
+        if sent <= 0:
             return
         del self._out[:sent]
         self.last_activity = now
@@ -225,6 +341,36 @@ class BrokerConnection:
             self._unanswered = deque((end - sent, cb) for end, cb in self._unanswered)
             for callback in done:
                 callback({}, None)
+
+    # -- socket I/O: the only two places that touch the socket's data ---------------------------
+
+    def _write(self, data: bytearray) -> int:
+        """Write what the socket takes; 0 if it takes nothing now (or the connection closed)."""
+        assert self.sock is not None
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return 0
+        except OSError as exc:
+            self.close(KafkaConnectionError(f"write to node {self.node_id} failed: {exc}"))
+            return 0
+
+    def _read(self) -> bytes | None:
+        """What the socket has (with a TLS socket's pending decrypted bytes); b"" once the
+        peer closed, None if nothing can be read now (or the connection closed)."""
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(1 << 20)
+            if isinstance(self.sock, ssl.SSLSocket):
+                pending = self.sock.pending()
+                if pending:
+                    data += self.sock.recv(pending)
+            return data
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        except OSError as exc:
+            self.close(KafkaConnectionError(f"read from node {self.node_id} failed: {exc}"))
+            return None
 
     # -- selector events -----------------------------------------------------------------------
 
@@ -239,16 +385,16 @@ class BrokerConnection:
                 ))
                 return
             self._connected(now)
+        elif self.state == TLS_HANDSHAKE:
+            self._tls_handshake(now)
         self.flush(now)
 
     def on_readable(self, now: float) -> None:
-        assert self.sock is not None
-        try:
-            data = self.sock.recv(1 << 20)
-        except (BlockingIOError, InterruptedError):
+        if self.state == TLS_HANDSHAKE:
+            self._tls_handshake(now)
             return
-        except OSError as exc:
-            self.close(KafkaConnectionError(f"read from node {self.node_id} failed: {exc}"))
+        data = self._read()
+        if data is None:
             return
         if not data:
             self.close(KafkaConnectionError(f"node {self.node_id} ({self.host}:{self.port}) closed the connection"))
@@ -283,7 +429,7 @@ class BrokerConnection:
 
     def deadline(self, request_timeout: float, setup_timeout: float, idle_timeout: float) -> float | None:
         """When this connection times out (setup, oldest request, or idleness) if nothing happens."""
-        if self.state in (CONNECTING, HANDSHAKE):
+        if self.state in _SETTING_UP:
             return self.connect_started + setup_timeout
         if self.in_flight:
             return self.in_flight[0].sent_at + request_timeout
@@ -292,12 +438,12 @@ class BrokerConnection:
         return None
 
     def timed_out(self, now: float, request_timeout: float, setup_timeout: float) -> bool:
-        if self.state in (CONNECTING, HANDSHAKE):
+        if self.state in _SETTING_UP:
             return now - self.connect_started > setup_timeout
         return bool(self.in_flight) and now - self.in_flight[0].sent_at > request_timeout
 
-    def close(self, error: KafkaError) -> None:
-        """Close the socket and fail every request still waiting for an answer."""
+    def close(self, reason: KafkaError) -> None:
+        """Close the socket and fail every request still waiting for an answer with ``reason``."""
         if self.state == CLOSED:
             return
         was = self.state
@@ -315,11 +461,11 @@ class BrokerConnection:
         self._unanswered.clear()
         self._out.clear()
         self._reader = FrameReader()
-        log.debug("closing %r (was %s): %s", self, was, error)
+        log.debug("closing %r (was %s): %s", self, was, reason)
         for request in pending:
-            request.callback(None, error)
+            request.callback(None, reason)
         for callback in unanswered:
-            callback(None, error)
+            callback(None, reason)
         if self.on_close is not None:
-            self.on_close(self, error)
+            self.on_close(self, reason)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from josef.accumulator import ProducerBatch, TopicPartition
+from josef.batch import ProducerBatch
+from josef.types import TopicPartition
 
 INT32_MAX = 2**31 - 1
 INT16_MAX = 2**15 - 1

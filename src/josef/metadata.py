@@ -6,17 +6,29 @@ block (up to ``max.block.ms``) for topics they have not seen yet.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from josef.errors import BrokerError, KafkaError, MetadataTimeoutError, error_for_code
+from josef.errors import BrokerError, ErrorCode, KafkaError, MetadataTimeoutError, error_for_code
+from josef.protocol import ApiKey
+from josef.protocol import types as wire
+from josef.request_source import ANY_BROKER, Target
 from josef.types import TopicPartition
 
+if TYPE_CHECKING:
+    from josef.metrics import ProducerMetrics
+    from josef.network import Backoff, NodeApis
+
+_FOREVER = 3600.0
+
 # Topic errors that mean "not there yet": keep asking until max.block.ms.
-_TRANSIENT_TOPIC_ERRORS = {3, 5, 9}
+_TRANSIENT_TOPIC_ERRORS = frozenset({
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.REPLICA_NOT_AVAILABLE,
+})
 
 
 @dataclass
@@ -89,6 +101,15 @@ class ClusterMetadata:
                     )
                 self._cond.wait(remaining)
 
+    def register_metrics(self, metrics: ProducerMetrics) -> None:
+        """Expose the metadata gauges."""
+
+        def age(now: float) -> float:
+            return now - self.updated_at if self.updated_at > 0 else math.nan
+
+        metrics.register_gauge("metadata-wait-time-ns-total", lambda now: self.wait_seconds * 1e9)
+        metrics.register_gauge("metadata-age", age)
+
     # -- sender thread -------------------------------------------------------------------------
 
     def topic_id(self, topic: str) -> Any:
@@ -130,7 +151,7 @@ class ClusterMetadata:
                 continue
             parts = sorted(topic["partitions"], key=lambda p: p["partition_index"])
             if not parts or [p["partition_index"] for p in parts] != list(range(len(parts))):
-                errors[name] = error_for_code(5, f"incomplete partition list for {name!r}")
+                errors[name] = error_for_code(ErrorCode.LEADER_NOT_AVAILABLE, f"incomplete partition list for {name!r}")
                 continue
             leaders = [p["leader_id"] if p["leader_id"] in brokers else -1 for p in parts]
             topics[name] = TopicInfo(
@@ -175,3 +196,72 @@ class ClusterMetadata:
                     by_node.setdefault(leader, []).append(tp)
         self._leaders = leaders
         self._by_node = by_node
+
+
+class MetadataRequests:
+    """When to ask for metadata, and what to do with the answer: an I/O-free request source
+    (see :mod:`josef.request_source`). One Metadata request at a time, to any broker, when an
+    update was asked for or ``metadata.max.age.ms`` passed; after a failure, not before the
+    retry backoff. ``on_update`` runs after each applied response (the sender passes the
+    brokers to the network layer)."""
+
+    def __init__(self, metadata: ClusterMetadata, backoff: Backoff, on_update: Callable[[], None]) -> None:
+        self.metadata = metadata
+        self._backoff = backoff
+        self._on_update = on_update
+        self._in_flight = False
+        self._retry_at = 0.0
+
+    def next_request(self, now: float) -> _MetadataRequest | None:
+        if self._in_flight or not self.metadata.needs_update(now) or now < self._retry_at:
+            return None
+        return _MetadataRequest(self)
+
+    def poll_delay(self, now: float) -> float:
+        if self._in_flight:
+            return _FOREVER
+        if not self.metadata.needs_update(now):
+            return self.metadata.max_age - (now - self.metadata.updated_at)
+        return max(self._retry_at - now, 0.0)
+
+    def sent(self) -> list[str]:
+        """The request goes out now: the topics it asks for."""
+        self._in_flight = True
+        self.metadata.update_requested = False
+        return self.metadata.topics_to_request()
+
+    def answered(self, asked: set[str], response: dict[str, Any] | None, error: KafkaError | None) -> None:
+        self._in_flight = False
+        done = time.monotonic()
+        if error is not None or response is None or response.get("error_code"):
+            self.metadata.request_update()
+            self._retry_at = done + self._backoff(1)
+            return
+        self.metadata.update(response, done)
+        self._on_update()
+        if not asked.issuperset(set(self.metadata.wanted)):
+            self.metadata.request_update()  # a topic became wanted while this was in flight: ask now
+        elif self.metadata.update_requested:  # some partitions have no leader yet: ask again soon
+            self._retry_at = done + self._backoff.initial
+
+
+class _MetadataRequest:
+    target: Target = ANY_BROKER
+    api = ApiKey.METADATA
+
+    def __init__(self, source: MetadataRequests) -> None:
+        self.source = source
+        self.asked: set[str] = set()
+
+    def build(self, apis: NodeApis) -> tuple[int, wire.MetadataRequest]:
+        topics = self.source.sent()
+        self.asked = set(topics)
+        body: wire.MetadataRequest = {
+            "topics": [{"name": name} for name in sorted(self.asked)],
+            "allow_auto_topic_creation": True,
+            "include_topic_authorized_operations": False,
+        }
+        return apis.version(ApiKey.METADATA), body
+
+    def on_response(self, body: dict[str, Any] | None, error: KafkaError | None) -> None:
+        self.source.answered(self.asked, body, error)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import math
 import os
 import threading
 import time
@@ -42,7 +41,7 @@ from josef.future import (
     refuse_on_sender,
 )
 from josef.metadata import ClusterMetadata, TopicInfo
-from josef.metrics import Metric, ProducerMetrics, find
+from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
 from josef.sender import Sender
@@ -127,7 +126,6 @@ class Producer:
         self._accumulator.set_waker(self._sender.wake)
         self._metrics = self._sender.metrics
         self._accumulator.register_metrics(self._metrics)
-        _register_gauges(self._metrics, self._sender, self._metadata)
         self._append = self._accumulator.append
         self._closed = False  # whoever sets it also drops try_send
         self._fork_error: ProducerForkedError | None = None
@@ -802,21 +800,3 @@ class Producer:
 
 
 __all__ = ["Producer"]
-
-
-def _register_gauges(metrics: ProducerMetrics, sender: Sender, metadata: ClusterMetadata) -> None:
-    """The gauges read from the sender's connections and the metadata.
-
-    Their owners (the sender-thread machinery being reworked into a network layer) register them here
-    until they do it themselves, as the accumulator does.
-    """
-
-    def age(now: float) -> float:
-        return now - metadata.updated_at if metadata.updated_at > 0 else math.nan
-
-    metrics.register_gauge("metadata-wait-time-ns-total", lambda now: metadata.wait_seconds * 1e9)
-    metrics.register_gauge("metadata-age", age)
-    metrics.register_gauge("requests-in-flight", lambda now: sum(len(c.in_flight) for c in list(sender.conns.values())))
-    metrics.register_gauge(
-        "connection-count", lambda now: sum(1 for c in list(sender.conns.values()) if c.state != "closed")
-    )
