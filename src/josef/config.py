@@ -111,6 +111,30 @@ def _acks(key: str, value: Any) -> int:
     raise ValueError(f"{key}: {value!r} is not one of all, -1, 0, 1")
 
 
+def _float(lo: float, hi: float) -> _Parser:
+    def parse(key: str, value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}: expected a number, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"{key}: {number} is out of range [{lo}, {hi}]")
+        return number
+
+    return parse
+
+
+def _secret(key: str, value: Any) -> str | None:
+    # Never echo the value: it is a password, key or token.
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _any(key: str, value: Any) -> Any:
+    return value
+
+
 def _callable(key: str, value: Any) -> Any:
     if value is not None and not callable(value):
         raise ValueError(f"{key}: expected a callable, got {_got(value)}")
@@ -196,12 +220,52 @@ OPTIONS: dict[str, _Option] = {
     "transaction.timeout.ms": _Option(_int(1, INT32_MAX), 60000),
     "key.serializer": _Option(_callable, None),
     "value.serializer": _Option(_callable, None),
-    "security.protocol": _Option(_choice("plaintext"), "plaintext"),
-    "sasl.password": _Option(_opt_str, None, secret=True),
+    # Security (docs/security.md). Checked as a whole by josef.security.settings.
+    "security.protocol": _Option(_choice("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"), "plaintext"),
+    "ssl.truststore.location": _Option(_opt_str, None),
+    "ssl.truststore.certificates": _Option(_opt_str, None),
+    "ssl.truststore.type": _Option(_opt_str, None),  # PEM or PKCS12; guessed from the file name if unset
+    "ssl.truststore.password": _Option(_secret, None, secret=True),
+    "ssl.keystore.location": _Option(_opt_str, None),
+    "ssl.keystore.type": _Option(_opt_str, None),
+    "ssl.keystore.password": _Option(_secret, None, secret=True),
+    "ssl.keystore.certificate.chain": _Option(_opt_str, None),
+    "ssl.keystore.key": _Option(_secret, None, secret=True),
+    "ssl.key.password": _Option(_secret, None, secret=True),
+    "ssl.certificate.location": _Option(_opt_str, None),  # librdkafka's name: client certificate PEM file
+    "ssl.key.location": _Option(_opt_str, None),  # librdkafka's name: client key PEM file
+    "ssl.endpoint.identification.algorithm": _Option(_opt_str, "https"),
+    "ssl.protocol": _Option(_str, "TLSv1.3"),
+    "ssl.enabled.protocols": _Option(_any, "TLSv1.2,TLSv1.3"),
+    "ssl.cipher.suites": _Option(_any, None),
+    "ssl.context": _Option(_any, None),  # josef: a ready ssl.SSLContext
+    "sasl.mechanism": _Option(_opt_str, "GSSAPI"),
+    "sasl.jaas.config": _Option(_secret, None, secret=True),
+    "sasl.username": _Option(_opt_str, None),  # librdkafka's name
+    "sasl.password": _Option(_secret, None, secret=True),  # librdkafka's name
+    "sasl.oauthbearer.token.endpoint.url": _Option(_opt_str, None),
+    "sasl.oauthbearer.client.credentials.client.id": _Option(_opt_str, None),
+    "sasl.oauthbearer.client.credentials.client.secret": _Option(_secret, None, secret=True),
+    "sasl.oauthbearer.scope": _Option(_opt_str, None),
+    "sasl.oauthbearer.token.callback": _Option(_callable, None),  # josef: () -> (token, expires_at)
+    "sasl.login.refresh.window.factor": _Option(_float(0.5, 1.0), 0.8),
+    "sasl.login.refresh.window.jitter": _Option(_float(0.0, 0.25), 0.05),
+    "sasl.login.refresh.min.period.seconds": _Option(_int(0, 900), 60),
+    "sasl.login.refresh.buffer.seconds": _Option(_int(0, 3600), 300),
+    "sasl.login.connect.timeout.ms": _Option(_int(1, INT32_MAX), 10000),
+    "sasl.login.read.timeout.ms": _Option(_int(1, INT32_MAX), 10000),
     "metrics.sample.window.ms": _Option(_int(1), 30000),
     "metrics.num.samples": _Option(_int(1, INT32_MAX), 2),
     # Java's INFO / DEBUG / TRACE all record every metric; "off" (josef) records none.
     "metrics.recording.level": _Option(_choice("info", "debug", "trace", "off"), "info"),
+}
+
+# Other clients' names for the same settings (librdkafka / confluent-kafka), so their configs work unchanged.
+ALIASES: dict[str, str] = {
+    "sasl.mechanisms": "sasl.mechanism",
+    "ssl.ca.location": "ssl.truststore.location",
+    "sasl.oauthbearer.client.id": "sasl.oauthbearer.client.credentials.client.id",
+    "sasl.oauthbearer.client.secret": "sasl.oauthbearer.client.credentials.client.secret",
 }
 
 @dataclass
@@ -210,6 +274,7 @@ class ProducerConfig:
 
     values: dict[str, Any]
     explicit: frozenset[str] = field(default_factory=frozenset)
+    security: Any = field(default=None, compare=False)  # josef.security.SecuritySettings, set by validation
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -238,8 +303,12 @@ class ProducerConfig:
             )])
         for key, value in (config or {}).items():
             name = _canonical(key, problems)
-            if name is not None:
-                given[name] = value
+            if name is None:
+                continue
+            if name in given:
+                problems.append(ConfigProblem(name, f"{name}: given twice (also as {key})"))
+                continue
+            given[name] = value
         for key, value in kwargs.items():
             name = _canonical(key.replace("_", "."), problems)
             if name is None:
@@ -317,6 +386,14 @@ class ProducerConfig:
             v["reconnect.backoff.max.ms"] = v["reconnect.backoff.ms"]
         if v["retry.backoff.ms"] > v["retry.backoff.max.ms"]:
             v["retry.backoff.ms"] = v["retry.backoff.max.ms"]
+        from josef.security.settings import SASL_KEYS, SSL_KEYS, SecuritySettings
+
+        if usable("security.protocol", *SSL_KEYS, *SASL_KEYS):
+            try:
+                self.security = SecuritySettings.from_config(v, explicit)
+            except ValueError as exc:  # its messages start with the key and never show a secret
+                text = str(exc)
+                problem(text.split(":", 1)[0], text.split(":", 1)[1].strip() if ":" in text else text)
 
 
 def _canonical(key: Any, problems: list[ConfigProblem]) -> str | None:
@@ -326,9 +403,14 @@ def _canonical(key: Any, problems: list[ConfigProblem]) -> str | None:
         return None
     if key in OPTIONS:
         return key
+    if key in ALIASES:
+        return ALIASES[key]
     # The Java names spell sub-words with dots; accept "max_in_flight..." style too.
     for name in OPTIONS:
         if name.replace(".", "_") == key.replace(".", "_"):
+            return name
+    for alias, name in ALIASES.items():
+        if alias.replace(".", "_") == key.replace(".", "_"):
             return name
     problems.append(ConfigProblem(key, f"{key}: unknown configuration key"))
     return None

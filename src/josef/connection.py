@@ -22,7 +22,13 @@ connection, after ApiVersions, with the negotiated api versions, and returns an 
 * ``on_response(api, body)``: the response to that request; raises
   :class:`~josef.errors.AuthenticationError` (a ``KafkaError``) on failure, which closes the
   connection with that error;
-* ``done`` (a property): authentication succeeded; the connection becomes READY.
+* ``done`` (a property): authentication succeeded; the connection becomes READY;
+* optionally ``reauthenticate_at(now) -> float | None``: when the broker's session ends
+  (KIP-368). The connection then stops taking requests, waits for those in flight, and runs a
+  fresh authenticator on the same socket (``reauthentications`` counts them).
+
+The SASL authenticator and the ``ssl.SSLContext`` come from :mod:`josef.security`. A refused
+certificate closes the connection with :class:`~josef.errors.SslAuthenticationError`.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from josef.errors import (
     KafkaConnectionError,
     KafkaError,
     ProtocolError,
+    SslAuthenticationError,
     UnsupportedVersionError,
     error_for_code,
 )
@@ -114,6 +121,9 @@ class BrokerConnection:
         self._authenticator_factory = authenticator_factory
         self._authenticator: Authenticator | None = None
         self._tls_wants_write = False
+        self._reauth_at: float | None = None  # KIP-368: when to authenticate again on this socket
+        self._reauthenticating = False
+        self.reauthentications = 0
         self.state = CLOSED
         self.sock: socket.socket | None = None
         self.versions: dict[int, int] = {}  # api key -> version both sides speak
@@ -140,7 +150,14 @@ class BrokerConnection:
         return self.state == READY
 
     def can_send(self) -> bool:
-        return self.state == READY and len(self.in_flight) < self.max_in_flight
+        if self.state != READY:
+            return False
+        if self._reauth_at is not None and time.monotonic() >= self._reauth_at:
+            # Re-authenticate (KIP-368) once the requests in flight are answered; none is dropped.
+            if not self.in_flight and not self._unanswered:
+                self._start_authentication(time.monotonic(), again=True)
+            return False
+        return len(self.in_flight) < self.max_in_flight
 
     @property
     def setting_up(self) -> bool:
@@ -166,6 +183,12 @@ class BrokerConnection:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
         if self._receive_buffer > 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
+        if self._ssl_context is not None:
+            # Wrapped before connecting: the selector must only ever see this one socket object
+            # (wrapping later detaches the registered one, and its key could never be removed).
+            sock = self._ssl_context.wrap_socket(
+                sock, server_hostname=self._server_hostname, do_handshake_on_connect=False
+            )
         self.sock = sock
         self.state = CONNECTING
         self.connect_started = now
@@ -182,10 +205,6 @@ class BrokerConnection:
     def _connected(self, now: float) -> None:
         """TCP is up: the TLS handshake if configured, else ApiVersions."""
         if self._ssl_context is not None:
-            assert self.sock is not None
-            self.sock = self._ssl_context.wrap_socket(
-                self.sock, server_hostname=self._server_hostname, do_handshake_on_connect=False
-            )
             self.state = TLS_HANDSHAKE
             self._tls_handshake(now)
             return
@@ -203,11 +222,27 @@ class BrokerConnection:
             self._tls_wants_write = True
             return
         except (ssl.SSLError, OSError) as exc:
-            self.close(KafkaConnectionError(f"TLS handshake with node {self.node_id} ({self.host}:{self.port}) "
-                                            f"failed: {exc}"))
+            self.close(self._tls_error(exc))
             return
         self._tls_wants_write = False
         self._start_api_versions(now)
+
+    def _tls_error(self, exc: OSError) -> KafkaError:
+        """A refused certificate (ours or the broker's) is not worth retrying: SslAuthenticationError."""
+        where = f"node {self.node_id} ({self.host}:{self.port})"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            problem = exc.verify_message or str(exc.reason)
+            if "hostname" in problem.lower() or "ip address mismatch" in problem.lower():
+                hint = (f"the broker's certificate does not name {self._server_hostname}; fix the certificate or the "
+                        'address, or set ssl.endpoint.identification.algorithm="" to skip the name check')
+            else:
+                hint = "the broker's certificate is not signed by a CA in the truststore (ssl.truststore.*)"
+            return SslAuthenticationError(
+                f"TLS handshake with {where} failed: certificate verify failed ({exc.reason}): {problem}: {hint}"
+            )
+        if isinstance(exc, ssl.SSLError) and "alert" in str(exc.reason or "").lower():
+            return SslAuthenticationError(f"TLS handshake with {where} failed: the broker refused it: {exc.reason}")
+        return KafkaConnectionError(f"TLS handshake with {where} failed: {exc}")
 
     def _start_api_versions(self, now: float) -> None:
         self.state = HANDSHAKE
@@ -246,11 +281,24 @@ class BrokerConnection:
             ))
             return
         if self._authenticator_factory is not None:
-            self.state = AUTHENTICATING
-            self._authenticator = self._authenticator_factory(self.host, dict(versions))
-            self._authenticate(self.last_activity)
+            self._start_authentication(self.last_activity, again=False)
             return
         self._become_ready()
+
+    def _start_authentication(self, now: float, *, again: bool) -> None:
+        """SASL after ApiVersions; ``again``: a re-authentication of a ready connection (KIP-368)."""
+        assert self._authenticator_factory is not None
+        self.state = AUTHENTICATING
+        self._reauth_at = None
+        self._reauthenticating = again
+        if again:
+            self.connect_started = now  # the setup timeout bounds the re-authentication too
+        try:
+            self._authenticator = self._authenticator_factory(self.host, dict(self.versions))
+        except KafkaError as exc:
+            self.close(exc)
+            return
+        self._authenticate(now)
 
     def _authenticate(self, now: float) -> None:
         """Send the authenticator's next request, or finish once it is done."""
@@ -273,6 +321,13 @@ class BrokerConnection:
             self._enqueue(api, version, body, on_response, now)
             return
         if auth.done:
+            reauthenticate_at = getattr(auth, "reauthenticate_at", None)
+            self._reauth_at = reauthenticate_at(time.monotonic()) if reauthenticate_at is not None else None
+            if self._reauthenticating:
+                self.reauthentications += 1
+                log.debug("node %s re-authenticated", self.node_id)
+                self.state = READY
+                return
             self._become_ready()
         else:
             self.close(KafkaConnectionError(
@@ -367,6 +422,9 @@ class BrokerConnection:
                     data += self.sock.recv(pending)
             return data
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        except ssl.SSLError as exc:  # e.g. TLS 1.3: the broker refuses our certificate after the handshake
+            self.close(self._tls_error(exc))
             return None
         except OSError as exc:
             self.close(KafkaConnectionError(f"read from node {self.node_id} failed: {exc}"))

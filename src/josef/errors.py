@@ -5,6 +5,7 @@
     KafkaError                          root; ``retriable`` says whether trying again may succeed
     ├── ProtocolError                   the peer sent bytes we cannot parse or broke the protocol
     ├── KafkaConnectionError            socket-level failure (retriable)
+    ├── SslAuthenticationError          TLS handshake refused: untrusted or mismatched certificate (not retriable)
     ├── KafkaTimeoutError               a client-side deadline passed (retriable)
     │   ├── BufferExhaustedError        send() got no buffer memory within max.block.ms
     │   ├── MetadataTimeoutError        topic/partition not in metadata within max.block.ms
@@ -59,6 +60,11 @@ class KafkaConnectionError(KafkaError):
     """A socket-level failure: connect refused, reset, TLS failure, unexpected EOF."""
 
     retriable = True
+
+
+class SslAuthenticationError(KafkaError):
+    """The TLS handshake failed for a reason trying again will not fix: the broker's certificate is
+    not trusted or does not name the host, or the broker refused the client certificate."""
 
 
 class KafkaTimeoutError(KafkaError):
@@ -1574,6 +1580,7 @@ __all__ = [
     "ShareSessionLimitReachedError",
     "ShareSessionNotFoundError",
     "SnapshotNotFoundError",
+    "SslAuthenticationError",
     "StaleBrokerEpochError",
     "StaleControllerEpochError",
     "StaleMemberEpochError",

@@ -61,6 +61,8 @@ class ClusterMetadata:
     update_requested: bool = True
     version: int = 0
     wait_seconds: float = 0.0  # time user threads spent waiting in partitions() (metrics)
+    # An authentication or TLS refusal, raised to callers waiting for metadata (cleared by the next wait).
+    auth_error: KafkaError | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _leaders: dict[TopicPartition, int] = field(default_factory=dict)
     _by_node: dict[int, list[TopicPartition]] = field(default_factory=dict)
@@ -84,11 +86,14 @@ class ClusterMetadata:
             self.wanted[topic] = time.monotonic()
             self.update_requested = True
             self.topic_errors.pop(topic, None)
+            self.auth_error = None
             wake()
             while True:
                 info = self.topics.get(topic)
                 if info is not None:
                     return info
+                if self.auth_error is not None:
+                    raise self.auth_error
                 error = self.topic_errors.get(topic)
                 if error is not None and not error.retriable:
                     raise error
@@ -127,6 +132,12 @@ class ClusterMetadata:
 
     def needs_update(self, now: float) -> bool:
         return self.update_requested or now - self.updated_at >= self.max_age
+
+    def fail_waiters(self, error: KafkaError) -> None:
+        """Wake every caller waiting for metadata with ``error`` (authentication / TLS refusals)."""
+        with self._cond:
+            self.auth_error = error
+            self._cond.notify_all()
 
     def request_update(self) -> None:
         self.update_requested = True

@@ -100,6 +100,8 @@ class NetworkSettings:
             setup_timeout=config["socket.connection.setup.timeout.ms"] / 1000,
             idle_timeout=config["connections.max.idle.ms"] / 1000,
             reconnect_backoff=Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"]),
+            ssl_context=config.security.ssl_context,
+            authenticator_factory=config.security.authenticator_factory(),
         )
 
 

@@ -24,9 +24,11 @@ from josef.accumulator import Accumulator
 from josef.batch import ProducerBatch
 from josef.config import ProducerConfig
 from josef.errors import (
+    AuthenticationError,
     KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
+    SslAuthenticationError,
     UnsupportedVersionError,
 )
 from josef.idempotence import IdempotenceState
@@ -210,6 +212,13 @@ class Sender:
             )
 
     def _on_disconnect(self, node: int, error: KafkaError) -> None:
+        if isinstance(error, (AuthenticationError, SslAuthenticationError)):
+            # Trying again gives the same answer: callers waiting for metadata or for a
+            # transactional call get the error now (reconnects still back off).
+            log.error("connection to node %s refused: %s", node, error)
+            self.metadata.fail_waiters(error)
+            if self.txn is not None:
+                self.txn.authentication_failed(error)
         self.metadata.request_update()
 
     # -- metadata and producer id --------------------------------------------------------------

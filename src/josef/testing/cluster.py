@@ -6,6 +6,7 @@ partition), replication is simulated, and nothing is persisted.  See ``docs/mock
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from josef.records import DecodedBatch, DecodedRecord, decode_batches
 from josef.testing.faults import ErrorSpec, Fault, error_code
 from josef.testing.handlers import SUPPORTED, Request
 from josef.testing.handlers.transactions import abort_expired
+from josef.testing.security import MockSecurity
 from josef.testing.server import Server
 from josef.testing.state import BrokerInfo, ClusterConfig, ClusterState, TopicError
 
@@ -99,6 +101,11 @@ class MockCluster:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         host: str = "127.0.0.1",
         start: bool = True,
+        security_protocol: str = "PLAINTEXT",
+        sasl_users: Mapping[str, str] | None = None,
+        sasl_mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+        ssl_context: ssl.SSLContext | None = None,
+        session_lifetime_ms: int = 0,
     ) -> None:
         if brokers < 1:
             raise ValueError("a cluster needs at least one broker")
@@ -121,6 +128,15 @@ class MockCluster:
                 versions[key] = span
         self._state.api_versions = versions
         self._server = Server(self._state, max_frame_size)
+        self.security = MockSecurity.create(
+            security_protocol, host, ssl_context=ssl_context, mechanisms=sasl_mechanisms, users=sasl_users,
+            session_lifetime_ms=session_lifetime_ms,
+        )  # fmt: skip
+        if self.security.protocol != "PLAINTEXT":
+            self._server.security = self.security
+        if self.security.sasl:
+            versions[ApiKey.SASL_HANDSHAKE] = (0, 1)
+            versions[ApiKey.SASL_AUTHENTICATE] = (0, 2)
         self._host = host
         for node_id in range(1, brokers + 1):
             port = self._server.listen(node_id, host, 0)

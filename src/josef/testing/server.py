@@ -19,6 +19,7 @@ import logging
 import queue
 import selectors
 import socket
+import ssl
 import threading
 import time
 import traceback
@@ -31,6 +32,7 @@ from josef.protocol import ApiKey, FrameReader, UnsupportedRequestError, decode_
 from josef.testing.handlers import HANDLERS, Reply, Request, partitions_named
 from josef.testing.handlers.cluster_info import api_versions_body
 from josef.testing.handlers.transactions import abort_expired
+from josef.testing.security import MockSecurity, SaslSession
 from josef.testing.state import ClusterState
 
 __all__ = ["Server"]
@@ -38,6 +40,7 @@ __all__ = ["Server"]
 log = logging.getLogger("josef.testing")
 
 T = TypeVar("T")
+_SASL_APIS = (ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE)
 _MAX_SLEEP = 0.25
 _TXN_SWEEP_INTERVAL = 0.05
 
@@ -61,8 +64,8 @@ class _Slot:
 
 
 class _Connection:
-    __slots__ = ("broker", "close_when_flushed", "closed", "muted_until", "out", "pending", "reader", "sock",
-                 "writing")
+    __slots__ = ("broker", "close_when_flushed", "closed", "muted_until", "out", "pending", "reader", "sasl", "sock",
+                 "tls_pending", "writing")
 
     def __init__(self, sock: socket.socket, broker: int, max_frame_size: int) -> None:
         self.sock = sock
@@ -74,6 +77,8 @@ class _Connection:
         self.closed = False
         self.close_when_flushed = False
         self.writing = False
+        self.tls_pending = False  # the server side of the TLS handshake is not done yet
+        self.sasl: SaslSession | None = None
 
 
 class _Listener:
@@ -90,6 +95,8 @@ class Server:
         self.max_frame_size = max_frame_size
         self.internal_errors: list[str] = []
         self.connections_closed_for_bad_input = 0
+        self.security: MockSecurity | None = None  # TLS / SASL of every listener (testing/security.py)
+        self.tls_failures = 0
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -274,9 +281,38 @@ class Server:
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        security = self.security
+        if security is not None and security.tls:
+            assert security.ssl_context is not None
+            sock = security.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         conn = _Connection(sock, listener.broker, self.max_frame_size)
+        if security is not None:
+            conn.tls_pending = security.tls
+            conn.sasl = SaslSession(security) if security.sasl else None
         self._conns.add(conn)
         self._sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _tls_step(self, conn: _Connection) -> None:
+        """One non-blocking step of the server's TLS handshake."""
+        assert isinstance(conn.sock, ssl.SSLSocket)
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLWantWriteError:
+            if not conn.writing:
+                conn.writing = True
+                self._sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+            return
+        except (ssl.SSLError, OSError):
+            self.tls_failures += 1
+            self._close(conn)
+            return
+        conn.tls_pending = False
+        if conn.writing:
+            conn.writing = False
+            self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
+        self._read(conn)  # the client's first request may already be decrypted and waiting
 
     def _close(self, conn: _Connection) -> None:
         if conn.closed:
@@ -293,9 +329,15 @@ class Server:
             pass
 
     def _read(self, conn: _Connection) -> None:
+        if conn.tls_pending:
+            self._tls_step(conn)
+            return
         try:
             data = conn.sock.recv(1 << 20)
-        except (BlockingIOError, InterruptedError):
+            if isinstance(conn.sock, ssl.SSLSocket):
+                while data and conn.sock.pending():
+                    data += conn.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self._close(conn)
@@ -312,10 +354,13 @@ class Server:
         self._advance(conn, time.monotonic())
 
     def _write(self, conn: _Connection) -> None:
+        if conn.tls_pending:
+            self._tls_step(conn)
+            return
         if conn.out:
             try:
                 sent = conn.sock.send(conn.out)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 sent = 0
             except OSError:
                 self._close(conn)
@@ -393,6 +438,9 @@ class Server:
             self._close(conn)
             return
         api_key, version = header.api_key, header.api_version
+        if conn.sasl is not None and (api_key in _SASL_APIS or not conn.sasl.allows(api_key)):
+            self._sasl(conn, header.correlation_id, api_key, version, body)
+            return
         span = state.api_versions.get(api_key)
         if span is None or not span[0] <= version <= span[1] or api_key not in HANDLERS:
             self.connections_closed_for_bad_input += 1
@@ -415,6 +463,19 @@ class Server:
             return
         conn.pending = _Slot(api_key, version, header.correlation_id, now + broker.rtt + reply.delay, reply,
                              req.throttle_ms)
+
+    def _sasl(self, conn: _Connection, correlation_id: int, api_key: int, version: int, body: Any) -> None:
+        """SaslHandshake / SaslAuthenticate; any other request before authentication closes the
+        connection, as a broker does."""
+        assert conn.sasl is not None
+        if api_key not in _SASL_APIS:
+            self.connections_closed_for_bad_input += 1
+            self._close(conn)
+            return
+        conn.out += encode_response(api_key, version, correlation_id, conn.sasl.handle(api_key, version, body))
+        if conn.sasl.close_after_reply:
+            conn.close_when_flushed = True
+        self._write(conn)
 
     def _dispatch(self, conn: _Connection, req: Request) -> Reply | None:
         """Apply the scripted faults and run the handler; None when the connection was dropped."""

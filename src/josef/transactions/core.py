@@ -244,6 +244,13 @@ class TxnCore:
         if self.pending is not None:
             self.pending.complete(error)
 
+    def authentication_failed(self, error: BaseException) -> None:
+        """A broker refused our credentials or TLS: calls waiting for a connection cannot succeed,
+        so they fail (fatally, as in the Java client) instead of waiting out max.block.ms."""
+        with self.lock:
+            if self.queue or (self.pending is not None and not self.pending.done()):
+                self.fatal(error)
+
     def batch_failed(self, error: BaseException) -> None:
         """A batch of the transaction failed for good (sender thread)."""
         if isinstance(error, TransactionAbortedError):
