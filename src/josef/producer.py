@@ -30,6 +30,7 @@ from josef.errors import (
     ProducerClosedError,
     ProducerForkedError,
     RecordTooLargeError,
+    SenderStoppedError,
 )
 from josef.future import (
     SENDER_THREADS,
@@ -265,6 +266,8 @@ class Producer:
         """A topic's partitions, waiting up to ``max.block.ms`` for its metadata, except on the
         sender thread: there a wait would stall every delivery (and the metadata fetch itself),
         so a send() from a delivery callback to a topic without metadata fails at once."""
+        if self._sender.stopped is not None:
+            raise self._unusable("send")
         if on_sender_thread():
             info = self._metadata.topics.get(topic)
             if info is not None:
@@ -280,6 +283,8 @@ class Producer:
         """Why ``op`` cannot run on a closed (or forked) producer."""
         if self._fork_error is not None:
             return ProducerForkedError(f"{op}(): {self._fork_error}")
+        if self._sender.stopped is not None:
+            return SenderStoppedError(f"{op}(): {self._sender.stopped}")
         return ProducerClosedError(f"{op}() after close()")
 
     def _custom_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
@@ -594,7 +599,7 @@ class Producer:
         out: 0 means all of them are resolved. Raises ``IllegalStateError`` at once when called
         from a delivery callback with records pending (it would wait for its own thread).
         """
-        if self._fork_error is not None:
+        if self._fork_error is not None or self._sender.stopped is not None:
             raise self._unusable("flush")
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
