@@ -99,6 +99,13 @@ class Accumulator:
 
     # -- user threads --------------------------------------------------------------------------
 
+    def send_fast_parts(self) -> tuple[Any, ...]:
+        """What the C shortcut through :meth:`append` reads (josef.speedups): this accumulator (for
+        ``closed``), its lock's acquire and release, the open batch per (topic, partition) and the
+        sticky batch per topic. It only ever adds a record to an open batch that stays below its
+        limit; everything else (a new batch, a full one, a wait for memory) is left to append()."""
+        return self, self._lock.acquire, self._lock.release, self._open, self._sticky
+
     def append(
         self,
         topic: str,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import josef
+from josef import speedups
 from josef.cli.common import describe, note, parse_properties
 from josef.cli.demo import cmd_demo
 from josef.cli.mock import add_mock_command
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="josef: a Kafka producer for Python, and its command line tools.",
     )
     parser.add_argument("--version", action="version",
-                        version=f"josef {josef.__version__} (Python {sys.version.split()[0]})")
+                        version=f"josef {josef.__version__} (Python {sys.version.split()[0]}; {speedups.DESCRIPTION})")
     parser.add_argument("--debug", action="store_true", help="show josef's logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
