@@ -54,7 +54,7 @@ def test_version_and_help_for_every_command() -> None:
     result = josef("--version")
     assert result.returncode == 0
     assert result.stdout.startswith(f"josef {package.__version__}\nPython ")
-    assert "send path: C speedups" in result.stdout and "codecs: cramjam " in result.stdout
+    assert "send path: C accelerator" in result.stdout and "codecs: cramjam " in result.stdout
     pure = subprocess.run([sys.executable, "-m", "josef", "--version"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": SRC, "JOSEF_NO_SPEEDUPS": "1"})
     assert "send path: pure Python (JOSEF_NO_SPEEDUPS is set)" in pure.stdout

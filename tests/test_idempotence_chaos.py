@@ -8,6 +8,7 @@ same faults produce duplicates, which the test reports (that is what idempotence
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import signal
@@ -30,6 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PARTITIONS = 12
 RECORDS = 300_000
+DELIVERY_TIMEOUT_MS = 60_000
+DELIVERY_MARGIN = 1.0  # seconds past delivery.timeout.ms an outcome may come (a loaded 2-core machine)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,7 @@ def _run(
         "acks": "all",
         "enable.idempotence": idempotent,
         "request.timeout.ms": 10_000,
-        "delivery.timeout.ms": 60_000,
+        "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
         "linger.ms": 5,
         "max.block.ms": 120_000,
     }
@@ -122,6 +125,12 @@ def _run(
 
         chaos = threading.Thread(target=inject_faults, daemon=True)
     futures = []
+    sent_at: list[float] = []
+    resolved_at: dict[int, float] = {}
+
+    def resolved(index: int, metadata: Any, error: Any) -> None:
+        resolved_at[index] = time.monotonic()
+
     with Producer(config) as producer:
         chaos.start()
         i = 0
@@ -130,7 +139,9 @@ def _run(
         while i < RECORDS or chaos.is_alive():
             burst = 5000 if i < RECORDS else 200
             for _ in range(burst):
-                futures.append(producer.send(topic, str(i).encode(), f"key-{i % 5000}".encode()))
+                sent_at.append(time.monotonic())
+                futures.append(producer.send(topic, str(i).encode(), f"key-{i % 5000}".encode(),
+                                             callback=functools.partial(resolved, i)))
                 i += 1
             if i >= RECORDS:
                 time.sleep(0.1)
@@ -158,8 +169,14 @@ def _run(
         by_partition[message.partition()].append(int(message.value()))
     for values in by_partition.values():
         order_violations += sum(1 for a, b in itertools.pairwise(values) if b <= a)
+    # delivery.timeout.ms is a hard bound: how far past it did any record's outcome come?
+    bound = DELIVERY_TIMEOUT_MS / 1000
+    overruns = [resolved_at[i] - sent_at[i] - bound for i in range(sent)]
     return {
         "idempotent": idempotent,
+        "outcome_unknown": sum(1 for e in failures if getattr(e, "outcome_unknown", False)),
+        "resolved_late": sum(1 for o in overruns if o > DELIVERY_MARGIN),
+        "max_time_to_outcome_s": round(max(overruns) + bound, 3),
         "sent": sent,
         "succeeded": len(succeeded),
         "failed": len(failures),
@@ -183,6 +200,7 @@ def test_leader_kills_idempotent(cluster: KafkaCluster) -> None:
     result = _run(cluster, idempotent=True)
     _report("leader kills, idempotent", result)
     assert result["succeeded"] + result["failed"] == result["sent"]
+    assert result["resolved_late"] == 0, result["max_time_to_outcome_s"]
     assert result["duplicates"] == 0
     assert result["lost_acknowledged"] == 0
     assert result["order_violations"] == 0
@@ -215,6 +233,7 @@ def test_flaky_network_idempotent(proxied: ProxiedKafkaCluster) -> None:
     result = _run(proxied, idempotent=True, network_chaos=60.0)
     _report("flaky network, idempotent", result)
     assert result["succeeded"] + result["failed"] == result["sent"]
+    assert result["resolved_late"] == 0, result["max_time_to_outcome_s"]
     assert result["duplicates"] == 0
     assert result["lost_acknowledged"] == 0
     assert result["order_violations"] == 0

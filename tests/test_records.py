@@ -118,3 +118,15 @@ def test_c_and_python_record_encoders_agree(records: list, base_delta: int) -> N
     assert bytes(module.encode_records(encoded, TS + base_delta)) == bytes(
         module.encode_records_py(encoded, TS + base_delta)
     )
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.binary(max_size=20)), st.integers(0, 70_000)), max_size=20))
+def test_large_batches_encoded_without_the_gil_agree(shapes: list[tuple[bytes | None, int]]) -> None:
+    """Record sections of 256 KiB and more are copied with the GIL released: same bytes."""
+    from josef import records as module
+
+    filler = [(TS + i, b"k%d" % i, bytes([i % 256]) * 4096, None) for i in range(64)]  # 256 KiB and more
+    encoded = filler + [(TS + 7, key, b"v" * size, b"\x00") for key, size in shapes]
+    assert len(module.encode_records_py(encoded, TS)) >= 256 * 1024
+    assert bytes(module.encode_records(encoded, TS)) == bytes(module.encode_records_py(encoded, TS))

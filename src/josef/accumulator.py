@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from josef.batch import ProducerBatch
-from josef.errors import BufferExhaustedError, ProducerClosedError
+from josef.errors import BufferExhaustedError, ProducerClosedError, SenderStoppedError
 from josef.future import BatchResult, RecordFuture, new_future, on_sender_thread
 from josef.metadata import TopicInfo
 from josef.partitioner import pick_partition
@@ -63,6 +63,7 @@ class Accumulator:
         self.waiters = 0  # threads blocked on buffer memory: makes every batch sendable
         self.flushing = 0
         self.closed = False
+        self.stopped: str | None = None  # why the sender thread stopped, if it did
         # When the sender will look again by itself; appends wake it only if they need it sooner.
         self.sender_wakes_at = float("inf")
         # Counts new and newly full batches, so the sender never sleeps past one it did not see.
@@ -98,6 +99,13 @@ class Accumulator:
 
     # -- user threads --------------------------------------------------------------------------
 
+    def send_fast_parts(self) -> tuple[Any, ...]:
+        """What the C shortcut through :meth:`append` reads (josef.speedups): this accumulator (for
+        ``closed``), its lock's acquire and release, the open batch per (topic, partition) and the
+        sticky batch per topic. It only ever adds a record to an open batch that stays below its
+        limit; everything else (a new batch, a full one, a wait for memory) is left to append()."""
+        return self, self._lock.acquire, self._lock.release, self._open, self._sticky
+
     def append(
         self,
         topic: str,
@@ -111,7 +119,7 @@ class Accumulator:
     ) -> RecordFuture:
         with self._lock:
             if self.closed:
-                raise ProducerClosedError("send() after close()")
+                raise self.closed_error("send")
             if partition is None:
                 batch = self._sticky.get(topic)
                 if batch is None or batch.closed or batch.size + size > batch.limit:
@@ -237,7 +245,7 @@ class Accumulator:
             wake = False
             with self._lock:
                 if self.closed:
-                    raise ProducerClosedError("send_many() after close()")
+                    raise self.closed_error("send_many")
                 while pos < stop:
                     size = cumulative[pos + 1] - cumulative[pos]
                     if partition is None:
@@ -335,7 +343,7 @@ class Accumulator:
             deadline = time.monotonic() + self.max_block
             self._wait_for_memory(need, deadline, self.max_block)
             if self.closed:
-                raise ProducerClosedError("send() after close()")
+                raise self.closed_error("send")
             other = self._open.get(tp)  # another thread may have opened one meanwhile
             if other is not None and other.size + size <= other.limit:
                 return other, full is not None
@@ -412,6 +420,18 @@ class Accumulator:
             self.closed = True
             self._space.notify_all()
         self._wake_sender()
+
+    def stop(self, reason: str) -> None:
+        """The sender thread stopped: no append succeeds any more, each raising ``reason``."""
+        with self._lock:
+            self.stopped = reason
+            self.closed = True
+            self._space.notify_all()
+
+    def closed_error(self, op: str) -> ProducerClosedError:
+        if self.stopped is not None:
+            return SenderStoppedError(f"{op}(): {self.stopped}")
+        return ProducerClosedError(f"{op}() after close()")
 
     # -- sender thread -------------------------------------------------------------------------
 
@@ -515,16 +535,16 @@ class Accumulator:
                 _insert_in_order(dq, batch)
 
     def expire(
-        self, now: float, delivery_timeout: float, keep_unknown: bool = False
+        self, now: float, delivery_timeout: float
     ) -> tuple[list[ProducerBatch], float]:
         """Queued batches whose ``delivery.timeout.ms`` ran out, taken out of their queues, and
-        when the next queued batch will run out. With ``keep_unknown``, a batch that may be in
-        the log already is kept (with everything behind it) until its fate is known."""
+        when the next queued batch will run out (a batch that may be in the log already too:
+        the timeout is a hard bound)."""
         expired: list[ProducerBatch] = []
         next_expiry = now + 3600.0
         with self._lock:
             for dq in self._deques.values():
-                while dq and now - dq[0].created >= delivery_timeout and not (keep_unknown and dq[0].unknown):
+                while dq and now - dq[0].created >= delivery_timeout:
                     batch = dq.popleft()
                     if not batch.closed:
                         batch.closed = True

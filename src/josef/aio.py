@@ -11,6 +11,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
@@ -23,29 +24,44 @@ from josef.producer import Producer
 HeadersArg = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | str | None"]] | None
 
 
-class AsyncRecordFuture:
-    """Awaitable result of :meth:`AsyncProducer.send`; costs nothing until awaited."""
+class AsyncRecordFuture(tuple):  # type: ignore[type-arg]
+    """Awaitable result of :meth:`AsyncProducer.send`; costs nothing until awaited.
 
-    __slots__ = ("_future", "_loop")
+    A tuple underneath, (record future, loop or None: the running loop when awaited), as
+    :class:`~josef.future.RecordFuture` is: ``await send()`` builds one per record."""
 
-    def __init__(self, future: RecordFuture, loop: asyncio.AbstractEventLoop) -> None:
-        self._future = future
-        self._loop = loop
+    __slots__ = ()
+
+    def __new__(cls, future: RecordFuture, loop: asyncio.AbstractEventLoop | None = None) -> AsyncRecordFuture:
+        return tuple.__new__(cls, (future, loop))
+
+    _future: RecordFuture = property(itemgetter(0))  # type: ignore[assignment]
+    # A future is itself, not its fields.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     def done(self) -> bool:
         return self._future.done()
 
     def __await__(self) -> Generator[Any, None, RecordMetadata]:
-        if self._future.done():
-            return self._future.result(0)
-        waiter: asyncio.Future[RecordMetadata] = self._loop.create_future()
-        loop = self._loop
+        future: RecordFuture = self[0]
+        if future.done():
+            return future.result(0)
+        loop = self[1] or asyncio.get_running_loop()
+        waiter: asyncio.Future[RecordMetadata] = loop.create_future()
 
         def resolve(future: RecordFuture) -> None:  # on the sender thread
             loop.call_soon_threadsafe(_settle, waiter, future)
 
-        self._future.add_done_callback(resolve)
+        future.add_done_callback(resolve)
         return (yield from waiter.__await__())
+
+    def __repr__(self) -> str:
+        return f"<AsyncRecordFuture {self._future!r}>"
+
+
+_new_async_future = tuple.__new__  # _new_async_future(AsyncRecordFuture, (future, None)), without __new__'s call
 
 
 def _estimated_bytes(values: Any, unknown: int) -> int:
@@ -107,19 +123,26 @@ class AsyncProducer:
         headers: HeadersArg = None,
         callback: DeliveryCallback | None = None,
     ) -> AsyncRecordFuture:
-        """Queue a record; returns once it is queued. Await the result for its metadata."""
-        loop = asyncio.get_running_loop()
+        """Queue a record; returns once it is queued. Await the result for its metadata.
+
+        On the event loop when nothing has to be waited for (the same call as :meth:`josef.Producer.send`,
+        no executor hop); in the loop's executor when metadata or buffer memory may have to be."""
         producer = self.producer
+        try_send = producer.try_send
+        if try_send is not None:
+            future = try_send(topic, value, key, partition, timestamp_ms, headers, callback)
+            if future is not None:
+                return _new_async_future(AsyncRecordFuture, (future, None))
         if producer.can_send_without_blocking(topic):
             future = producer.send(
                 topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
             )
-        else:  # metadata or memory may have to be waited for: not on the event loop
+        else:
             future = await self._run(
                 producer.send, topic, value, key,
                 partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
             )
-        return AsyncRecordFuture(future, loop)
+        return _new_async_future(AsyncRecordFuture, (future, None))
 
     async def send_many(
         self, topic: str, values: Any, keys: Any = None, *, per_record_futures: bool = False, **kwargs: Any
@@ -138,7 +161,7 @@ class AsyncProducer:
         else:
             queued = await loop.run_in_executor(None, send_many)
         if isinstance(queued, list):
-            return [AsyncRecordFuture(future, loop) for future in queued]
+            return [AsyncRecordFuture(future) for future in queued]
         return asyncio.wrap_future(queued, loop=loop)
 
     async def send_and_wait(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import ssl
 import time
@@ -178,7 +179,7 @@ class BrokerConnection:
             infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
             family, _, _, _, address = infos[self.address_index % len(infos)]
         except OSError as exc:
-            raise KafkaConnectionError(f"cannot resolve {self.host}:{self.port}: {exc}") from exc
+            raise KafkaConnectionError(f"cannot resolve host name {self.host!r} (DNS): {exc}") from exc
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -442,7 +443,7 @@ class BrokerConnection:
             if code:
                 self.close(KafkaConnectionError(
                     f"connect to node {self.node_id} ({self.host}:{self.port}) failed: "
-                    f"{errno.errorcode.get(code, code)}"
+                    f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
                 ))
                 return
             self._connected(now)

@@ -13,6 +13,7 @@
     ├── RecordTooLargeError             record or batch too large (client check or broker code 10)
     ├── SerializationError              a key/value serializer failed
     ├── ProducerClosedError             the producer is closed
+    │   └── SenderStoppedError          its sender thread stopped on an error it could not survive
     ├── IllegalStateError               API misuse, e.g. a transactional call in the wrong state
     │   └── ProducerForkedError         a producer used in a child process after os.fork()
     ├── TransactionAbortedError         the record was not sent: its transaction was aborted
@@ -82,7 +83,22 @@ class MetadataTimeoutError(KafkaTimeoutError):
 
 
 class DeliveryTimeoutError(KafkaTimeoutError):
-    """The record was not acknowledged within ``delivery.timeout.ms``."""
+    """The record was not acknowledged within ``delivery.timeout.ms``.
+
+    ``outcome_unknown`` is True when the record had been sent and no answer came in time: it
+    may have been written (and will then be read by consumers), or not. False: it was never
+    sent, or the broker said it was not written."""
+
+    def __init__(self, message: str = "", *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_delivery_timeout, (str(self), self.outcome_unknown))
+
+
+def _delivery_timeout(message: str, outcome_unknown: bool) -> DeliveryTimeoutError:
+    return DeliveryTimeoutError(message, outcome_unknown=outcome_unknown)
 
 
 class RecordTooLargeError(KafkaError):
@@ -103,6 +119,11 @@ class ProducerClosedError(KafkaError):
 
 class IllegalStateError(KafkaError):
     """The API was used in a state that does not allow it (e.g. commit without a transaction)."""
+
+
+class SenderStoppedError(ProducerClosedError):
+    """The producer's sender thread stopped for a reason it could not survive (the message says
+    which): every pending record failed with this error, and the producer cannot send any more."""
 
 
 class ProducerForkedError(IllegalStateError):
@@ -1576,6 +1597,7 @@ __all__ = [
     "ResourceNotFoundError",
     "SaslAuthenticationFailedError",
     "SecurityDisabledError",
+    "SenderStoppedError",
     "SerializationError",
     "ShareSessionLimitReachedError",
     "ShareSessionNotFoundError",

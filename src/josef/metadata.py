@@ -61,6 +61,9 @@ class ClusterMetadata:
     update_requested: bool = True
     version: int = 0
     wait_seconds: float = 0.0  # time user threads spent waiting in partitions() (metrics)
+    # Why no broker can be reached, if that is so (the network layer's account, set by the
+    # sender): named in the max.block.ms error, so a wrong address is not a mystery.
+    connection_problem: Callable[[], str | None] | None = None
     # An authentication or TLS refusal, raised to callers waiting for metadata (cleared by the next wait).
     auth_error: KafkaError | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -100,6 +103,9 @@ class ClusterMetadata:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     detail = f" (last error: {error})" if error is not None else ""
+                    problem = self.connection_problem() if self.connection_problem is not None else None
+                    if problem is not None:
+                        detail += f": {problem}"
                     raise MetadataTimeoutError(
                         f"topic {topic!r} not present in metadata after {max_block * 1000:.0f} ms "
                         f"(max.block.ms){detail}"

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from josef.config import ProducerConfig
     from josef.metrics import NodeStats, ProducerMetrics
 
+_WARN_INTERVAL = 60.0  # seconds between two WARNINGs about the same unreachable address
+
 log = logging.getLogger("josef.network")
 
 _FOREVER = 3600.0
@@ -161,6 +163,10 @@ class NetworkClient:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._wake_pending = False
         self.closing = False
+        # Connection attempts that failed before the connection was ready, by address: the
+        # last error, and when a WARNING last said so (at most one per address a minute).
+        self._setup_failures: dict[tuple[str, int], str] = {}
+        self._warned_at: dict[tuple[str, int], float] = {}
 
     # -- the address book ----------------------------------------------------------------------
 
@@ -261,7 +267,9 @@ class NetworkClient:
         self.conns[node] = conn
         try:
             conn.connect(now)
-        except KafkaConnectionError:
+        except KafkaConnectionError as exc:
+            if conn.state == CLOSED and conn.sock is None:  # failed before a socket (DNS): no on_close
+                self._setup_failed(conn, exc)
             return
         assert conn.sock is not None
         self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
@@ -269,6 +277,10 @@ class NetworkClient:
 
     def _connection_ready(self, conn: BrokerConnection) -> None:
         self._reconnect_attempts.pop(conn.node_id, None)
+        address = (conn.host, conn.port)
+        if self._setup_failures.pop(address, None) is not None and address in self._warned_at:
+            log.info("connected to %s:%s after failed attempts", conn.host, conn.port)
+        self._warned_at.pop(address, None)
         if self._on_ready is not None:
             self._on_ready(self.api_versions(conn.node_id))
 
@@ -279,13 +291,48 @@ class NetworkClient:
             except (KeyError, ValueError):
                 pass
         self._masks.pop(conn.node_id, None)
-        attempts = self._reconnect_attempts.get(conn.node_id, 0) + 1
-        self._reconnect_attempts[conn.node_id] = attempts
-        self._reconnect_at[conn.node_id] = time.monotonic() + self.settings.reconnect_backoff(attempts)
+        if not conn.versions:  # closed before it was ready: the connection could not be set up
+            self._setup_failed(conn, error)
+            return
+        self._back_off(conn.node_id)
         if not self.closing:
             log.info("connection to node %s closed: %s", conn.node_id, error)
         if self._on_disconnect is not None:
             self._on_disconnect(conn.node_id, error)
+
+    def _back_off(self, node: int) -> None:
+        attempts = self._reconnect_attempts.get(node, 0) + 1
+        self._reconnect_attempts[node] = attempts
+        self._reconnect_at[node] = time.monotonic() + self.settings.reconnect_backoff(attempts)
+
+    def _setup_failed(self, conn: BrokerConnection, error: KafkaError) -> None:
+        """A connection attempt failed (refused, DNS, timeout, TLS...): back off, remember the
+        cause for the max.block.ms error, and say it at WARNING (rate-limited per address)."""
+        self._back_off(conn.node_id)
+        if self.closing:
+            if self._on_disconnect is not None:
+                self._on_disconnect(conn.node_id, error)
+            return
+        address = (conn.host, conn.port)
+        self._setup_failures[address] = str(error)
+        now = time.monotonic()
+        if now - self._warned_at.get(address, -_WARN_INTERVAL) >= _WARN_INTERVAL:
+            self._warned_at[address] = now
+            what = "bootstrap server" if conn.node_id < 0 else f"broker {conn.node_id}"
+            log.warning("cannot connect to %s %s:%s: %s (retrying with backoff; said again at most once a "
+                        "minute)", what, conn.host, conn.port, error)
+        else:
+            log.info("cannot connect to node %s (%s:%s): %s", conn.node_id, conn.host, conn.port, error)
+        if self._on_disconnect is not None:
+            self._on_disconnect(conn.node_id, error)
+
+    def unreachable(self) -> str | None:
+        """When no connection is ready and attempts failed: the addresses tried and the last
+        error of each, for an error message; None otherwise."""
+        if any(conn.ready for conn in self.conns.values()) or not self._setup_failures:
+            return None
+        tried = "; ".join(f"{host}:{port}: {error}" for (host, port), error in self._setup_failures.items())
+        return f"no broker could be reached (tried {tried})"
 
     # -- requests ------------------------------------------------------------------------------
 

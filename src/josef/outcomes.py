@@ -88,6 +88,12 @@ class BatchOutcomes:
             flight = self.in_flight.get(batch.tp)
             if flight is not None and batch in flight:
                 flight.remove(batch)
+        if any(batch.result.done() for batch in by_tp.values()):
+            # Batches reported at their delivery.timeout.ms while in flight: whatever the answer
+            # says now, their outcome was reported (unknown) and their epoch is being replaced.
+            by_tp = {tp: batch for tp, batch in by_tp.items() if not batch.result.done()}
+            if not by_tp:
+                return
         if error is not None or response is None:
             for batch in by_tp.values():
                 # The request may or may not have reached the log: its fate is unknown.
@@ -241,14 +247,15 @@ class BatchOutcomes:
         if retry_allowed and not timed_out:
             self._retry(batch, now)
             return
-        if batch.unknown and self.idempotence is not None and not self.forced and error.retriable:
+        if batch.unknown and self.idempotence is not None and not self.forced and error.retriable and not timed_out:
             # It may be in the log: failing it could be a lie, and resending it under a new
-            # sequence a duplicate. Retry with the same sequence until the broker says which.
+            # sequence a duplicate. Retry with the same sequence until the broker says which,
+            # or until delivery.timeout.ms, when it is reported with its outcome unknown.
             self._retry(batch, now)
             return
         if self.idempotence is not None and batch.base_sequence >= 0:
-            self.idempotence.failed(batch, error)
-        if retry_allowed:
+            self.idempotence.failed(batch, error)  # its sequence is never reused: a new epoch
+        if retry_allowed or (batch.unknown and timed_out):
             # Only delivery.timeout.ms stopped the retries: that is the outcome, as when the
             # batch expires while queued (the last attempt's error is in the message).
             error = self._delivery_timeout(batch, now, f"; the last attempt failed with {error!r}")
@@ -256,10 +263,18 @@ class BatchOutcomes:
 
     def _delivery_timeout(self, batch: ProducerBatch, now: float, detail: str = "") -> DeliveryTimeoutError:
         waited = (now - batch.created) * 1000
+        unknown = batch.unknown and self.acks != 0
+        outcome = (
+            "; the outcome is unknown: the batch was sent and no answer settled it in time (none came, "
+            "or one that leaves it open), so the records may or may not have been written (they are not "
+            "sent again)"
+            if unknown else ""
+        )
         return DeliveryTimeoutError(
             f"expiring {len(batch.records)} record(s) for {batch.topic}-{batch.partition}: "
             f"{waited:.0f} ms has passed since batch creation (delivery.timeout.ms="
-            f"{self.delivery_timeout * 1000:.0f}){detail}"
+            f"{self.delivery_timeout * 1000:.0f}){outcome}{detail}",
+            outcome_unknown=unknown,
         )
 
     def _retry(self, batch: ProducerBatch, now: float) -> None:
@@ -279,7 +294,21 @@ class BatchOutcomes:
         batch.result.complete(base_offset, append_time if append_time is not None else -1, error)
 
     def expire(self, now: float) -> float:
-        expired, next_expiry = self.acc.expire(now, self.delivery_timeout, keep_unknown=self.idempotence is not None)
+        """Report every batch whose ``delivery.timeout.ms`` ran out, queued or in flight: a hard
+        bound, as in the Java client. A batch that may be in the log (sent, no answer) fails with
+        its outcome unknown; its sequence is never reused: the epoch is bumped (KIP-360) once the
+        requests in flight are resolved, and a transaction holding it must abort."""
+        expired, next_expiry = self.acc.expire(now, self.delivery_timeout)
+        for flight in self.in_flight.values():
+            for batch in flight:
+                if batch.result.done():
+                    continue
+                deadline = batch.created + self.delivery_timeout
+                if now < deadline:
+                    next_expiry = min(next_expiry, deadline)
+                    continue
+                batch.unknown = self.acks != 0  # sent, and no answer yet
+                expired.append(batch)  # stays in flight until its request is resolved
         for batch in expired:
             if self.idempotence is not None and batch.base_sequence >= 0:
                 self.idempotence.failed(batch, None)

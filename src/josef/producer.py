@@ -7,6 +7,7 @@ never encodes, compresses or touches a socket. The sender thread does the rest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -18,8 +19,9 @@ from operator import add
 from types import TracebackType
 from typing import Any, Literal, overload
 
-from josef import lifecycle
+from josef import lifecycle, speedups
 from josef.accumulator import Accumulator
+from josef.batch import ProducerBatch
 from josef.bulk import SendManyCompletion, SendManyResult, as_column, failed_future, per_record
 from josef.config import ProducerConfig
 from josef.errors import (
@@ -28,6 +30,7 @@ from josef.errors import (
     ProducerClosedError,
     ProducerForkedError,
     RecordTooLargeError,
+    SenderStoppedError,
     SerializationError,
 )
 from josef.future import (
@@ -64,6 +67,10 @@ from josef.validation import (
 )
 
 log = logging.getLogger("josef.producer")
+
+
+if speedups.module is not None:
+    speedups.module.configure_send_fast(ProducerBatch, BatchResult, RecordFuture, FRAMING_ESTIMATE)
 
 
 def _only_bytes(column: list[Any]) -> bool:
@@ -132,8 +139,21 @@ class Producer:
         self._metrics = self._sender.metrics
         self._accumulator.register_metrics(self._metrics)
         self._append = self._accumulator.append
-        self._closed = False
+        self._closed = False  # whoever sets it also drops try_send
         self._fork_error: ProducerForkedError | None = None
+        # send()'s common case in one C call (josef.speedups), when nothing user-supplied runs per record.
+        self.try_send: Callable[..., RecordFuture | None] | None = None
+        """Queue a record now if that takes neither a wait nor Python-level work, else return None (then
+        call :meth:`send`): ``try_send(topic, value, key, partition, timestamp_ms, headers, callback)``,
+        every argument positional. None when the C accelerator is missing, a serializer, partitioner or
+        interceptor is configured, or the producer is closed. :class:`~josef.aio.AsyncProducer` uses it."""
+        if speedups.module is not None and self._choose_partition is None and self._key_is_default \
+                and self._value_is_default and self._interceptors is None and self._serialize_in_context is None:
+            acc, acquire, release, open_batches, sticky = self._accumulator.send_fast_parts()
+            self.try_send = functools.partial(speedups.module.send_fast, (
+                self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn, self._max_payload,
+                self._hash_keys,
+            ))
         self._exit_flush_timeout = cfg["josef.exit.flush.timeout.ms"] / 1000
         self._txn = self._sender.txn
         self._sender.start()
@@ -171,6 +191,11 @@ class Producer:
         after ``max.block.ms``. A record too large to ever send
         fails alone: its future and callback get ``RecordTooLargeError``.
         """
+        fast = self.try_send
+        if fast is not None:
+            future = fast(topic, value, key, partition, timestamp_ms, headers, callback)
+            if future is not None:
+                return future
         if self._closed:
             raise self._unusable("send")
         if self._txn is not None:
@@ -269,6 +294,8 @@ class Producer:
         """A topic's partitions, waiting up to ``max.block.ms`` for its metadata, except on the
         sender thread: there a wait would stall every delivery (and the metadata fetch itself),
         so a send() from a delivery callback to a topic without metadata fails at once."""
+        if self._sender.stopped is not None:
+            raise self._unusable("send")
         if on_sender_thread():
             info = self._metadata.topics.get(topic)
             if info is not None:
@@ -284,6 +311,8 @@ class Producer:
         """Why ``op`` cannot run on a closed (or forked) producer."""
         if self._fork_error is not None:
             return ProducerForkedError(f"{op}(): {self._fork_error}")
+        if self._sender.stopped is not None:
+            return SenderStoppedError(f"{op}(): {self._sender.stopped}")
         return ProducerClosedError(f"{op}() after close()")
 
     def _custom_partition(self, topic: str, key: bytes | None, value: bytes | None, info: TopicInfo) -> int:
@@ -650,7 +679,7 @@ class Producer:
         out: 0 means all of them are resolved. Raises ``IllegalStateError`` at once when called
         from a delivery callback with records pending (it would wait for its own thread).
         """
-        if self._fork_error is not None:
+        if self._fork_error is not None or self._sender.stopped is not None:
             raise self._unusable("flush")
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
@@ -790,6 +819,7 @@ class Producer:
         lifecycle.forget(self)
         if not self._closed:
             self._closed = True
+            self.try_send = None
             deadline = started + (timeout if timeout is not None else 365 * 86400.0)
             if self._txn is not None:  # an open transaction is aborted, as in the Java client
                 self._txn.abort_on_close(min(deadline, started + self._max_block))
@@ -809,6 +839,7 @@ class Producer:
     def on_fork_in_child(self, parent_pid: int) -> None:
         """In a forked child: this copy has no sender thread; refuse every later call."""
         self._closed = True
+        self.try_send = None
         self._fork_error = ProducerForkedError(
             f"this Producer was created in process {parent_pid} and cannot be used in process "
             f"{os.getpid()}, a child forked from it: its sender thread and connections exist only "

@@ -28,6 +28,7 @@ from josef.errors import (
     KafkaError,
     KafkaTimeoutError,
     ProducerClosedError,
+    SenderStoppedError,
     SslAuthenticationError,
     UnsupportedVersionError,
 )
@@ -95,6 +96,7 @@ class Sender:
         )
         self.network.register_metrics(self.metrics)
         metadata.register_metrics(self.metrics)
+        metadata.connection_problem = self.network.unreachable
         self.outcomes = BatchOutcomes(
             acks=self.acks, retries=self.retries, delivery_timeout=self.delivery_timeout,
             retry_backoff=self.retry_backoff, compress=self.compress, accumulator=accumulator,
@@ -102,6 +104,7 @@ class Sender:
             in_flight=self.in_flight, on_written=self.network.completed_on_write,
         )
         self._running = True
+        self.stopped: str | None = None  # why the loop stopped, if it failed
         self._close_deadline: float | None = None
         self.thread = threading.Thread(target=self._run, name="josef-sender", daemon=True)
         self.requests_sent = 0
@@ -141,11 +144,25 @@ class Sender:
         try:
             while self._running:
                 self._run_once()
-        except Exception as exc:  # a bug: never leave records hanging
-            log.exception("josef sender thread crashed; failing all pending records")
-            self.outcomes.fail_everything(KafkaError(f"josef sender thread crashed: {exc!r}"))
+        except BaseException as exc:  # a bug, or sys.exit() in a callback: never leave records hanging
+            self._stop_on(exc)
         finally:
             self.network.close(ProducerClosedError("producer closed"))
+
+    def _stop_on(self, exc: BaseException) -> None:
+        """The loop itself failed: nothing can be sent any more. Every pending record, every
+        later send() and flush() fail at once with an error that says so."""
+        reason = (
+            f"josef's sender thread stopped on an unexpected {type(exc).__name__}: {exc} (a bug: please "
+            "report it); the producer cannot send any more, create a new one"
+        )
+        log.critical("%s", reason, exc_info=exc)
+        self.stopped = reason
+        self.acc.stop(reason)
+        try:
+            self.outcomes.fail_everything(SenderStoppedError(reason))
+        except BaseException:
+            log.exception("josef: failing the pending records after the sender stopped failed")
 
     def _run_once(self) -> None:
         batches_seen = self.acc.sendable_events
@@ -336,26 +353,23 @@ class Sender:
             txn.batches_sent(batches)
         topics: dict[str, list[dict[str, Any]]] = {}
         by_tp: dict[TopicPartition, ProducerBatch] = {}
+        sent: list[ProducerBatch] = []
         for batch in batches:
             if state is not None and batch.base_sequence < 0:
                 state.assign(batch)
             if batch.encoded is None:
-                batch.encoded, batch.raw_size = encode_batch(
-                    batch.records,
-                    base_timestamp=batch.records[0][0],
-                    max_timestamp=batch.max_ts,
-                    producer_id=batch.producer_id,
-                    producer_epoch=batch.producer_epoch,
-                    base_sequence=batch.base_sequence,
-                    transactional=txn is not None,
-                    codec=self.codec,
-                    compress=self.compress,
-                )
-                if self.compress is not None and batch.raw_size:
-                    self.acc.observe_compression(batch.topic, (len(batch.encoded) - HEADER_SIZE) / batch.raw_size)
+                try:
+                    self._encode(batch)
+                except Exception as exc:  # one bad batch fails alone; the sender goes on
+                    self._fail_unexpectedly(batch, "encoding and compressing", exc)
+                    continue
+            sent.append(batch)
             topics.setdefault(batch.topic, []).append({"index": batch.partition, "records": batch.encoded})
             by_tp[batch.tp] = batch
             self.in_flight.setdefault(batch.tp, []).append(batch)
+        if not sent:
+            return
+        batches = sent
         names_by_id: dict[Any, str] = {}
         if version >= 13:  # topics by id (KIP-516), if metadata gave us every id
             for name in topics:
@@ -384,6 +398,42 @@ class Sender:
             self.on_request(node, batches)
 
         def on_response(response: dict[str, Any] | None, error: KafkaError | None) -> None:
-            self.outcomes.on_produce_response(by_tp, response, error, names_by_id)
+            try:
+                self.outcomes.on_produce_response(by_tp, response, error, names_by_id)
+            except Exception as exc:  # handling this response failed: its batches fail, the rest goes on
+                for batch in by_tp.values():
+                    flight = self.in_flight.get(batch.tp)
+                    if flight is not None and batch in flight:
+                        flight.remove(batch)
+                    self._fail_unexpectedly(batch, "handling the broker's response for", exc)
 
         self.network.send(node, ApiKey.PRODUCE, version, body, on_response, now, expect_response=self.acks != 0)
+
+    def _encode(self, batch: ProducerBatch) -> None:
+        batch.encoded, batch.raw_size = encode_batch(
+            batch.records,
+            base_timestamp=batch.records[0][0],
+            max_timestamp=batch.max_ts,
+            producer_id=batch.producer_id,
+            producer_epoch=batch.producer_epoch,
+            base_sequence=batch.base_sequence,
+            transactional=self.txn is not None,
+            codec=self.codec,
+            compress=self.compress,
+        )
+        if self.compress is not None and batch.raw_size:
+            self.acc.observe_compression(batch.topic, (len(batch.encoded) - HEADER_SIZE) / batch.raw_size)
+
+    def _fail_unexpectedly(self, batch: ProducerBatch, doing: str, exc: Exception) -> None:
+        """An unexpected exception while working on one batch (a bug): that batch fails with an
+        error saying so, and the sender goes on with the others."""
+        log.error("josef: unexpected %s while %s the batch for %s-%s; its %d record(s) fail, the producer "
+                  "goes on", type(exc).__name__, doing, batch.topic, batch.partition, len(batch.records), exc_info=exc)
+        if self.idempotence is not None and batch.base_sequence >= 0:
+            self.idempotence.failed(batch, exc)  # its sequence is never used: a new epoch follows
+        error = KafkaError(f"josef failed while {doing} this record's batch: {type(exc).__name__}: {exc} (a bug: "
+                           "please report it); the record was not delivered")
+        try:
+            self.outcomes.complete(batch, -1, -1, error)
+        except Exception:
+            log.exception("josef: completing a failed batch failed")

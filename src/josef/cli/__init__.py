@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import josef
+from josef import speedups
 from josef.cli.common import UsageError, describe, note, parse_properties
 from josef.cli.demo import cmd_demo
+from josef.cli.mock import add_mock_command
 from josef.cli.perf import cmd_perf
 from josef.cli.produce import cmd_produce
 from josef.cli.topics import cmd_topics
@@ -149,20 +151,13 @@ def version_text() -> str:
     import zlib
     from importlib.metadata import PackageNotFoundError, version
 
-    from josef import records
-
     def dist(name: str) -> str:
         try:
             return version(name)
         except PackageNotFoundError:
             return "not installed"
 
-    if records.encode_records is not records.encode_records_py:
-        path = "C speedups (josef._speedups)"
-    elif os.environ.get("JOSEF_NO_SPEEDUPS"):
-        path = "pure Python (JOSEF_NO_SPEEDUPS is set)"
-    else:
-        path = "pure Python (the C speedups were not built)"
+    path = speedups.DESCRIPTION
     return "\n".join([
         f"josef {josef.__version__}",
         f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.platform})",
@@ -273,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fast", action="store_true", help="no pauses between the steps")
     _common(demo, producer_flags=False)
     demo.set_defaults(func=cmd_demo)
+    add_mock_command(sub)
     return parser
 
 

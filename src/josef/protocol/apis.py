@@ -19,11 +19,20 @@ class ApiKey(enum.IntEnum):
     FETCH = 1
     LIST_OFFSETS = 2
     METADATA = 3
+    OFFSET_COMMIT = 8
+    OFFSET_FETCH = 9
     FIND_COORDINATOR = 10
+    JOIN_GROUP = 11
+    HEARTBEAT = 12
+    LEAVE_GROUP = 13
+    SYNC_GROUP = 14
+    DESCRIBE_GROUPS = 15
+    LIST_GROUPS = 16
     SASL_HANDSHAKE = 17
     API_VERSIONS = 18
     CREATE_TOPICS = 19
     DELETE_TOPICS = 20
+    DELETE_RECORDS = 21
     INIT_PRODUCER_ID = 22
     ADD_PARTITIONS_TO_TXN = 24
     ADD_OFFSETS_TO_TXN = 25
@@ -32,7 +41,10 @@ class ApiKey(enum.IntEnum):
     DESCRIBE_CONFIGS = 32
     SASL_AUTHENTICATE = 36
     CREATE_PARTITIONS = 37
+    DELETE_GROUPS = 42
     INCREMENTAL_ALTER_CONFIGS = 44
+    OFFSET_DELETE = 47
+    DESCRIBE_CLUSTER = 60
 
 
 def _api(key: ApiKey, versions: str, flexible: int | None, request: str, response: str) -> Api:
@@ -442,110 +454,393 @@ FETCH = _api(
     """,
 )  # fmt: skip
 
-# The Admin client's (josef.admin).  v4+ flexible; v6 names topics by name or id.
+# -- Consumer groups and administration ---------------------------------------------------------------
+# Spoken by the mock cluster (josef.testing) so consumers and admin tools work against it; the producer
+# does not send them.  Field lists and versions from Kafka 4.4's message specs; KIP-896 removed the
+# versions below each range's start.
+
+JOIN_GROUP = _api(
+    ApiKey.JOIN_GROUP, "0-9", 6,
+    """
+    group_id              string
+    session_timeout_ms    int32
+    rebalance_timeout_ms  int32    v1+ =-1
+    member_id             string
+    group_instance_id     string   v5+ null
+    protocol_type         string
+    protocols             []
+      name                string
+      metadata            bytes
+    reason                string   v8+ null
+    """,
+    """
+    throttle_time_ms      int32    v2+
+    error_code            int16
+    generation_id         int32    =-1
+    protocol_type         string   v7+ null
+    protocol_name         string   null7+
+    leader                string
+    skip_assignment       bool     v9+
+    member_id             string
+    members               []
+      member_id           string
+      group_instance_id   string   v5+ null
+      metadata            bytes
+    """,
+)  # fmt: skip
+
+SYNC_GROUP = _api(
+    ApiKey.SYNC_GROUP, "0-5", 4,
+    """
+    group_id              string
+    generation_id         int32
+    member_id             string
+    group_instance_id     string   v3+ null
+    protocol_type         string   v5+ null
+    protocol_name         string   v5+ null
+    assignments           []
+      member_id           string
+      assignment          bytes
+    """,
+    """
+    throttle_time_ms      int32    v1+
+    error_code            int16
+    protocol_type         string   v5+ null
+    protocol_name         string   v5+ null
+    assignment            bytes
+    """,
+)  # fmt: skip
+
+HEARTBEAT = _api(
+    ApiKey.HEARTBEAT, "0-4", 4,
+    """
+    group_id              string
+    generation_id         int32
+    member_id             string
+    group_instance_id     string   v3+ null
+    """,
+    """
+    throttle_time_ms      int32    v1+
+    error_code            int16
+    """,
+)  # fmt: skip
+
+LEAVE_GROUP = _api(
+    ApiKey.LEAVE_GROUP, "0-5", 4,
+    """
+    group_id              string
+    member_id             string   v0-2
+    members               []       v3+
+      member_id           string   v3+
+      group_instance_id   string   v3+ null
+      reason              string   v5+ null
+    """,
+    """
+    throttle_time_ms      int32    v1+
+    error_code            int16
+    members               []       v3+
+      member_id           string   v3+
+      group_instance_id   string   v3+ null
+      error_code          int16    v3+
+    """,
+)  # fmt: skip
+
+OFFSET_COMMIT = _api(
+    ApiKey.OFFSET_COMMIT, "2-10", 8,
+    """
+    group_id              string
+    generation_id_or_member_epoch int32 =-1
+    member_id             string
+    group_instance_id     string   v7+ null
+    retention_time_ms     int64    v2-4 =-1
+    topics                []
+      name                string   v0-9
+      topic_id            uuid     v10+
+      partitions          []
+        partition_index   int32
+        committed_offset  int64
+        committed_leader_epoch int32 v6+ =-1
+        committed_metadata string  null
+    """,
+    """
+    throttle_time_ms      int32    v3+
+    topics                []
+      name                string   v0-9
+      topic_id            uuid     v10+
+      partitions          []
+        partition_index   int32
+        error_code        int16
+    """,
+)  # fmt: skip
+
+OFFSET_FETCH = _api(
+    ApiKey.OFFSET_FETCH, "1-10", 6,
+    """
+    group_id              string   v0-7
+    topics                []       v0-7 null2-7
+      name                string   v0-7
+      partition_indexes   []int32  v0-7
+    groups                []       v8+
+      group_id            string   v8+
+      member_id           string   v9+ null
+      member_epoch        int32    v9+ =-1
+      topics              []       v8+ null
+        name              string   v8-9
+        topic_id          uuid     v10+
+        partition_indexes []int32  v8+
+    require_stable        bool     v7+
+    """,
+    """
+    throttle_time_ms      int32    v3+
+    topics                []       v0-7
+      name                string   v0-7
+      partitions          []       v0-7
+        partition_index   int32    v0-7
+        committed_offset  int64    v0-7
+        committed_leader_epoch int32 v5-7 =-1
+        metadata          string   v0-7 null0-7
+        error_code        int16    v0-7
+    error_code            int16    v2-7
+    groups                []       v8+
+      group_id            string   v8+
+      topics              []       v8+
+        name              string   v8-9
+        topic_id          uuid     v10+
+        partitions        []       v8+
+          partition_index int32    v8+
+          committed_offset int64   v8+
+          committed_leader_epoch int32 v8+ =-1
+          metadata        string   v8+ null
+          error_code      int16    v8+
+      error_code          int16    v8+
+    """,
+)  # fmt: skip
+
+DESCRIBE_GROUPS = _api(
+    ApiKey.DESCRIBE_GROUPS, "0-6", 5,
+    """
+    groups                []string
+    include_authorized_operations bool v3+
+    """,
+    """
+    throttle_time_ms      int32    v1+
+    groups                []
+      error_code          int16
+      error_message       string   v6+ null
+      group_id            string
+      group_state         string
+      protocol_type       string
+      protocol_data       string
+      members             []
+        member_id         string
+        group_instance_id string   v4+ null
+        client_id         string
+        client_host       string
+        member_metadata   bytes
+        member_assignment bytes
+      authorized_operations int32  v3+ =-2147483648
+    """,
+)  # fmt: skip
+
+LIST_GROUPS = _api(
+    ApiKey.LIST_GROUPS, "0-5", 3,
+    """
+    states_filter         []string v4+
+    types_filter          []string v5+
+    """,
+    """
+    throttle_time_ms      int32    v1+
+    error_code            int16
+    groups                []
+      group_id            string
+      protocol_type       string
+      group_state         string   v4+
+      group_type          string   v5+
+    """,
+)  # fmt: skip
+
+DELETE_GROUPS = _api(
+    ApiKey.DELETE_GROUPS, "0-3", 2,
+    """
+    groups_names          []string
+    """,
+    """
+    throttle_time_ms      int32
+    results               []
+      group_id            string
+      error_code          int16
+      error_message       string   v3+ null
+    """,
+)  # fmt: skip
+
+OFFSET_DELETE = _api(
+    ApiKey.OFFSET_DELETE, "0-0", None,
+    """
+    group_id              string
+    topics                []
+      name                string
+      partitions          []
+        partition_index   int32
+    """,
+    """
+    error_code            int16
+    throttle_time_ms      int32
+    topics                []
+      name                string
+      partitions          []
+        partition_index   int32
+        error_code        int16
+    """,
+)  # fmt: skip
+
 DELETE_TOPICS = _api(
     ApiKey.DELETE_TOPICS, "1-6", 4,
     """
-    topics               []      v6+
-      name               string  null
-      topic_id           uuid
-    topic_names          []string v0-5
-    timeout_ms           int32
+    topics                []       v6+
+      name                string   v6+ null
+      topic_id            uuid     v6+
+    topic_names           []string v0-5
+    timeout_ms            int32
     """,
     """
-    throttle_time_ms     int32
-    responses            []
-      name               string  null6+
-      topic_id           uuid    v6+
-      error_code         int16
-      error_message      string  v5+ null
+    throttle_time_ms      int32
+    responses             []
+      name                string   null6+
+      topic_id            uuid     v6+
+      error_code          int16
+      error_message       string   v5+ null
     """,
 )  # fmt: skip
 
-# v4+ flexible.  resource_type: 2 topic, 4 broker, 8 broker logger.
-DESCRIBE_CONFIGS = _api(
-    ApiKey.DESCRIBE_CONFIGS, "1-4", 4,
-    """
-    resources            []
-      resource_type      int8
-      resource_name      string
-      configuration_keys []string null
-    include_synonyms     bool
-    include_documentation bool   v3+
-    """,
-    """
-    throttle_time_ms     int32
-    results              []
-      error_code         int16
-      error_message      string  null
-      resource_type      int8
-      resource_name      string
-      configs            []
-        name             string
-        value            string  null
-        read_only        bool
-        config_source    int8    =-1
-        is_sensitive     bool
-        synonyms         []
-          name           string
-          value          string  null
-          source         int8
-        config_type      int8    v3+
-        documentation    string  v3+ null
-    """,
-)  # fmt: skip
-
-# v2+ flexible.  count is the new total number of partitions.
 CREATE_PARTITIONS = _api(
     ApiKey.CREATE_PARTITIONS, "0-3", 2,
     """
-    topics               []
-      name               string
-      count              int32
-      assignments        []      null
-        broker_ids       []int32
-    timeout_ms           int32
-    validate_only        bool
+    topics                []
+      name                string
+      count               int32
+      assignments         []       null
+        broker_ids        []int32
+    timeout_ms            int32
+    validate_only         bool
     """,
     """
-    throttle_time_ms     int32
-    results              []
-      name               string
-      error_code         int16
-      error_message      string  null
+    throttle_time_ms      int32
+    results               []
+      name                string
+      error_code          int16
+      error_message       string   null
     """,
 )  # fmt: skip
 
-# v1+ flexible.  config_operation: 0 set, 1 delete, 2 append, 3 subtract.
+DESCRIBE_CONFIGS = _api(
+    ApiKey.DESCRIBE_CONFIGS, "1-4", 4,
+    """
+    resources             []
+      resource_type       int8
+      resource_name       string
+      configuration_keys  []string null
+    include_synonyms      bool
+    include_documentation bool     v3+
+    """,
+    """
+    throttle_time_ms      int32
+    results               []
+      error_code          int16
+      error_message       string   null
+      resource_type       int8
+      resource_name       string
+      configs             []
+        name              string
+        value             string   null
+        read_only         bool
+        config_source     int8     =-1
+        is_sensitive      bool
+        synonyms          []
+          name            string
+          value           string   null
+          source          int8
+        config_type       int8     v3+
+        documentation     string   v3+ null
+    """,
+)  # fmt: skip
+
 INCREMENTAL_ALTER_CONFIGS = _api(
     ApiKey.INCREMENTAL_ALTER_CONFIGS, "0-1", 1,
     """
-    resources            []
-      resource_type      int8
-      resource_name      string
-      configs            []
-        name             string
-        config_operation int8
-        value            string  null
-    validate_only        bool
+    resources             []
+      resource_type       int8
+      resource_name       string
+      configs             []
+        name              string
+        config_operation  int8
+        value             string   null
+    validate_only         bool
     """,
     """
-    throttle_time_ms     int32
-    responses            []
-      error_code         int16
-      error_message      string  null
-      resource_type      int8
-      resource_name      string
+    throttle_time_ms      int32
+    responses             []
+      error_code          int16
+      error_message       string   null
+      resource_type       int8
+      resource_name       string
     """,
 )  # fmt: skip
+
+DESCRIBE_CLUSTER = _api(
+    ApiKey.DESCRIBE_CLUSTER, "0-2", 0,
+    """
+    include_cluster_authorized_operations bool
+    endpoint_type         int8     v1+ =1
+    include_fenced_brokers bool    v2+
+    """,
+    """
+    throttle_time_ms      int32
+    error_code            int16
+    error_message         string   null
+    endpoint_type         int8     v1+ =1
+    cluster_id            string
+    controller_id         int32    =-1
+    brokers               []
+      broker_id           int32
+      host                string
+      port                int32
+      rack                string   null
+      is_fenced           bool     v2+
+    cluster_authorized_operations int32 =-2147483648
+    """,
+)  # fmt: skip
+
+DELETE_RECORDS = _api(
+    ApiKey.DELETE_RECORDS, "0-2", 2,
+    """
+    topics                []
+      name                string
+      partitions          []
+        partition_index   int32
+        offset            int64
+    timeout_ms            int32
+    """,
+    """
+    throttle_time_ms      int32
+    topics                []
+      name                string
+      partitions          []
+        partition_index   int32
+        low_watermark     int64
+        error_code        int16
+    """,
+)  # fmt: skip
+
 
 APIS: dict[int, Api] = {
     api.key: api
     for api in (
         PRODUCE, FETCH, LIST_OFFSETS, METADATA, FIND_COORDINATOR, SASL_HANDSHAKE, API_VERSIONS,
         CREATE_TOPICS, INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN,
-        TXN_OFFSET_COMMIT, SASL_AUTHENTICATE, DELETE_TOPICS, DESCRIBE_CONFIGS, CREATE_PARTITIONS,
-        INCREMENTAL_ALTER_CONFIGS,
+        TXN_OFFSET_COMMIT, SASL_AUTHENTICATE,
+        JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP, OFFSET_COMMIT, OFFSET_FETCH, DESCRIBE_GROUPS,
+        LIST_GROUPS, DELETE_GROUPS, OFFSET_DELETE, DELETE_TOPICS, CREATE_PARTITIONS, DESCRIBE_CONFIGS,
+        INCREMENTAL_ALTER_CONFIGS, DESCRIBE_CLUSTER, DELETE_RECORDS,
     )
 }  # fmt: skip
 

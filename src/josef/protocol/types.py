@@ -40,16 +40,32 @@ __all__ = [
     "CreateTopicsResponse",
     "CreateTopicsResponseTopics",
     "CreateTopicsResponseTopicsConfigs",
+    "DeleteGroupsRequest",
+    "DeleteGroupsResponse",
+    "DeleteGroupsResponseResults",
+    "DeleteRecordsRequest",
+    "DeleteRecordsRequestTopics",
+    "DeleteRecordsRequestTopicsPartitions",
+    "DeleteRecordsResponse",
+    "DeleteRecordsResponseTopics",
+    "DeleteRecordsResponseTopicsPartitions",
     "DeleteTopicsRequest",
     "DeleteTopicsRequestTopics",
     "DeleteTopicsResponse",
     "DeleteTopicsResponseResponses",
+    "DescribeClusterRequest",
+    "DescribeClusterResponse",
+    "DescribeClusterResponseBrokers",
     "DescribeConfigsRequest",
     "DescribeConfigsRequestResources",
     "DescribeConfigsResponse",
     "DescribeConfigsResponseResults",
     "DescribeConfigsResponseResultsConfigs",
     "DescribeConfigsResponseResultsConfigsSynonyms",
+    "DescribeGroupsRequest",
+    "DescribeGroupsResponse",
+    "DescribeGroupsResponseGroups",
+    "DescribeGroupsResponseGroupsMembers",
     "EndTxnRequest",
     "EndTxnResponse",
     "FetchRequest",
@@ -68,6 +84,8 @@ __all__ = [
     "FindCoordinatorRequest",
     "FindCoordinatorResponse",
     "FindCoordinatorResponseCoordinators",
+    "HeartbeatRequest",
+    "HeartbeatResponse",
     "IncrementalAlterConfigsRequest",
     "IncrementalAlterConfigsRequestResources",
     "IncrementalAlterConfigsRequestResourcesConfigs",
@@ -75,6 +93,17 @@ __all__ = [
     "IncrementalAlterConfigsResponseResponses",
     "InitProducerIdRequest",
     "InitProducerIdResponse",
+    "JoinGroupRequest",
+    "JoinGroupRequestProtocols",
+    "JoinGroupResponse",
+    "JoinGroupResponseMembers",
+    "LeaveGroupRequest",
+    "LeaveGroupRequestMembers",
+    "LeaveGroupResponse",
+    "LeaveGroupResponseMembers",
+    "ListGroupsRequest",
+    "ListGroupsResponse",
+    "ListGroupsResponseGroups",
     "ListOffsetsRequest",
     "ListOffsetsRequestTopics",
     "ListOffsetsRequestTopicsPartitions",
@@ -87,6 +116,28 @@ __all__ = [
     "MetadataResponseBrokers",
     "MetadataResponseTopics",
     "MetadataResponseTopicsPartitions",
+    "OffsetCommitRequest",
+    "OffsetCommitRequestTopics",
+    "OffsetCommitRequestTopicsPartitions",
+    "OffsetCommitResponse",
+    "OffsetCommitResponseTopics",
+    "OffsetCommitResponseTopicsPartitions",
+    "OffsetDeleteRequest",
+    "OffsetDeleteRequestTopics",
+    "OffsetDeleteRequestTopicsPartitions",
+    "OffsetDeleteResponse",
+    "OffsetDeleteResponseTopics",
+    "OffsetDeleteResponseTopicsPartitions",
+    "OffsetFetchRequest",
+    "OffsetFetchRequestGroups",
+    "OffsetFetchRequestGroupsTopics",
+    "OffsetFetchRequestTopics",
+    "OffsetFetchResponse",
+    "OffsetFetchResponseGroups",
+    "OffsetFetchResponseGroupsTopics",
+    "OffsetFetchResponseGroupsTopicsPartitions",
+    "OffsetFetchResponseTopics",
+    "OffsetFetchResponseTopicsPartitions",
     "ProduceRequest",
     "ProduceRequestTopicData",
     "ProduceRequestTopicDataPartitionData",
@@ -100,6 +151,9 @@ __all__ = [
     "SaslAuthenticateResponse",
     "SaslHandshakeRequest",
     "SaslHandshakeResponse",
+    "SyncGroupRequest",
+    "SyncGroupRequestAssignments",
+    "SyncGroupResponse",
     "TxnOffsetCommitRequest",
     "TxnOffsetCommitRequestTopics",
     "TxnOffsetCommitRequestTopicsPartitions",
@@ -475,6 +529,156 @@ class MetadataResponse(_MetadataResponseRequired, total=False):
     error_code: int  # v13+
 
 
+class _OffsetCommitRequestTopicsPartitionsRequired(TypedDict):
+    partition_index: int
+    committed_offset: int
+    committed_metadata: str | None
+
+
+class OffsetCommitRequestTopicsPartitions(_OffsetCommitRequestTopicsPartitionsRequired, total=False):
+    """``topics[].partitions[]`` of a OffsetCommit request, v2-10."""
+
+    committed_leader_epoch: int  # v6+
+
+
+class _OffsetCommitRequestTopicsRequired(TypedDict):
+    partitions: list[OffsetCommitRequestTopicsPartitions]
+
+
+class OffsetCommitRequestTopics(_OffsetCommitRequestTopicsRequired, total=False):
+    """``topics[]`` of a OffsetCommit request, v2-10."""
+
+    name: str  # v0-9
+    topic_id: uuid.UUID  # v10+
+
+
+class _OffsetCommitRequestRequired(TypedDict):
+    group_id: str
+    generation_id_or_member_epoch: int
+    member_id: str
+    topics: list[OffsetCommitRequestTopics]
+
+
+class OffsetCommitRequest(_OffsetCommitRequestRequired, total=False):
+    """OffsetCommit request, v2-10."""
+
+    group_instance_id: str | None  # v7+
+    retention_time_ms: int  # v2-4
+
+
+class OffsetCommitResponseTopicsPartitions(TypedDict):
+    """``topics[].partitions[]`` of a OffsetCommit response, v2-10."""
+
+    partition_index: int
+    error_code: int
+
+
+class _OffsetCommitResponseTopicsRequired(TypedDict):
+    partitions: list[OffsetCommitResponseTopicsPartitions]
+
+
+class OffsetCommitResponseTopics(_OffsetCommitResponseTopicsRequired, total=False):
+    """``topics[]`` of a OffsetCommit response, v2-10."""
+
+    name: str  # v0-9
+    topic_id: uuid.UUID  # v10+
+
+
+class _OffsetCommitResponseRequired(TypedDict):
+    topics: list[OffsetCommitResponseTopics]
+
+
+class OffsetCommitResponse(_OffsetCommitResponseRequired, total=False):
+    """OffsetCommit response, v2-10."""
+
+    throttle_time_ms: int  # v3+
+
+
+class OffsetFetchRequestTopics(TypedDict, total=False):
+    """``topics[]`` of a OffsetFetch request, v1-10."""
+
+    name: str  # v0-7
+    partition_indexes: list[int]  # v0-7
+
+
+class OffsetFetchRequestGroupsTopics(TypedDict, total=False):
+    """``groups[].topics[]`` of a OffsetFetch request, v1-10."""
+
+    name: str  # v8-9
+    topic_id: uuid.UUID  # v10+
+    partition_indexes: list[int]  # v8+
+
+
+class OffsetFetchRequestGroups(TypedDict, total=False):
+    """``groups[]`` of a OffsetFetch request, v1-10."""
+
+    group_id: str  # v8+
+    member_id: str | None  # v9+
+    member_epoch: int  # v9+
+    topics: list[OffsetFetchRequestGroupsTopics] | None  # v8+
+
+
+class OffsetFetchRequest(TypedDict, total=False):
+    """OffsetFetch request, v1-10."""
+
+    group_id: str  # v0-7
+    topics: list[OffsetFetchRequestTopics] | None  # v0-7
+    groups: list[OffsetFetchRequestGroups]  # v8+
+    require_stable: bool  # v7+
+
+
+class OffsetFetchResponseTopicsPartitions(TypedDict, total=False):
+    """``topics[].partitions[]`` of a OffsetFetch response, v1-10."""
+
+    partition_index: int  # v0-7
+    committed_offset: int  # v0-7
+    committed_leader_epoch: int  # v5-7
+    metadata: str | None  # v0-7
+    error_code: int  # v0-7
+
+
+class OffsetFetchResponseTopics(TypedDict, total=False):
+    """``topics[]`` of a OffsetFetch response, v1-10."""
+
+    name: str  # v0-7
+    partitions: list[OffsetFetchResponseTopicsPartitions]  # v0-7
+
+
+class OffsetFetchResponseGroupsTopicsPartitions(TypedDict, total=False):
+    """``groups[].topics[].partitions[]`` of a OffsetFetch response, v1-10."""
+
+    partition_index: int  # v8+
+    committed_offset: int  # v8+
+    committed_leader_epoch: int  # v8+
+    metadata: str | None  # v8+
+    error_code: int  # v8+
+
+
+class OffsetFetchResponseGroupsTopics(TypedDict, total=False):
+    """``groups[].topics[]`` of a OffsetFetch response, v1-10."""
+
+    name: str  # v8-9
+    topic_id: uuid.UUID  # v10+
+    partitions: list[OffsetFetchResponseGroupsTopicsPartitions]  # v8+
+
+
+class OffsetFetchResponseGroups(TypedDict, total=False):
+    """``groups[]`` of a OffsetFetch response, v1-10."""
+
+    group_id: str  # v8+
+    topics: list[OffsetFetchResponseGroupsTopics]  # v8+
+    error_code: int  # v8+
+
+
+class OffsetFetchResponse(TypedDict, total=False):
+    """OffsetFetch response, v1-10."""
+
+    throttle_time_ms: int  # v3+
+    topics: list[OffsetFetchResponseTopics]  # v0-7
+    error_code: int  # v2-7
+    groups: list[OffsetFetchResponseGroups]  # v8+
+
+
 class FindCoordinatorRequest(TypedDict, total=False):
     """FindCoordinator request, v0-6."""
 
@@ -504,6 +708,232 @@ class FindCoordinatorResponse(TypedDict, total=False):
     host: str  # v0-3
     port: int  # v0-3
     coordinators: list[FindCoordinatorResponseCoordinators]  # v4+
+
+
+class JoinGroupRequestProtocols(TypedDict):
+    """``protocols[]`` of a JoinGroup request, v0-9."""
+
+    name: str
+    metadata: bytes
+
+
+class _JoinGroupRequestRequired(TypedDict):
+    group_id: str
+    session_timeout_ms: int
+    member_id: str
+    protocol_type: str
+    protocols: list[JoinGroupRequestProtocols]
+
+
+class JoinGroupRequest(_JoinGroupRequestRequired, total=False):
+    """JoinGroup request, v0-9."""
+
+    rebalance_timeout_ms: int  # v1+
+    group_instance_id: str | None  # v5+
+    reason: str | None  # v8+
+
+
+class _JoinGroupResponseMembersRequired(TypedDict):
+    member_id: str
+    metadata: bytes
+
+
+class JoinGroupResponseMembers(_JoinGroupResponseMembersRequired, total=False):
+    """``members[]`` of a JoinGroup response, v0-9."""
+
+    group_instance_id: str | None  # v5+
+
+
+class _JoinGroupResponseRequired(TypedDict):
+    error_code: int
+    generation_id: int
+    protocol_name: str | None
+    leader: str
+    member_id: str
+    members: list[JoinGroupResponseMembers]
+
+
+class JoinGroupResponse(_JoinGroupResponseRequired, total=False):
+    """JoinGroup response, v0-9."""
+
+    throttle_time_ms: int  # v2+
+    protocol_type: str | None  # v7+
+    skip_assignment: bool  # v9+
+
+
+class _HeartbeatRequestRequired(TypedDict):
+    group_id: str
+    generation_id: int
+    member_id: str
+
+
+class HeartbeatRequest(_HeartbeatRequestRequired, total=False):
+    """Heartbeat request, v0-4."""
+
+    group_instance_id: str | None  # v3+
+
+
+class _HeartbeatResponseRequired(TypedDict):
+    error_code: int
+
+
+class HeartbeatResponse(_HeartbeatResponseRequired, total=False):
+    """Heartbeat response, v0-4."""
+
+    throttle_time_ms: int  # v1+
+
+
+class LeaveGroupRequestMembers(TypedDict, total=False):
+    """``members[]`` of a LeaveGroup request, v0-5."""
+
+    member_id: str  # v3+
+    group_instance_id: str | None  # v3+
+    reason: str | None  # v5+
+
+
+class _LeaveGroupRequestRequired(TypedDict):
+    group_id: str
+
+
+class LeaveGroupRequest(_LeaveGroupRequestRequired, total=False):
+    """LeaveGroup request, v0-5."""
+
+    member_id: str  # v0-2
+    members: list[LeaveGroupRequestMembers]  # v3+
+
+
+class LeaveGroupResponseMembers(TypedDict, total=False):
+    """``members[]`` of a LeaveGroup response, v0-5."""
+
+    member_id: str  # v3+
+    group_instance_id: str | None  # v3+
+    error_code: int  # v3+
+
+
+class _LeaveGroupResponseRequired(TypedDict):
+    error_code: int
+
+
+class LeaveGroupResponse(_LeaveGroupResponseRequired, total=False):
+    """LeaveGroup response, v0-5."""
+
+    throttle_time_ms: int  # v1+
+    members: list[LeaveGroupResponseMembers]  # v3+
+
+
+class SyncGroupRequestAssignments(TypedDict):
+    """``assignments[]`` of a SyncGroup request, v0-5."""
+
+    member_id: str
+    assignment: bytes
+
+
+class _SyncGroupRequestRequired(TypedDict):
+    group_id: str
+    generation_id: int
+    member_id: str
+    assignments: list[SyncGroupRequestAssignments]
+
+
+class SyncGroupRequest(_SyncGroupRequestRequired, total=False):
+    """SyncGroup request, v0-5."""
+
+    group_instance_id: str | None  # v3+
+    protocol_type: str | None  # v5+
+    protocol_name: str | None  # v5+
+
+
+class _SyncGroupResponseRequired(TypedDict):
+    error_code: int
+    assignment: bytes
+
+
+class SyncGroupResponse(_SyncGroupResponseRequired, total=False):
+    """SyncGroup response, v0-5."""
+
+    throttle_time_ms: int  # v1+
+    protocol_type: str | None  # v5+
+    protocol_name: str | None  # v5+
+
+
+class _DescribeGroupsRequestRequired(TypedDict):
+    groups: list[str]
+
+
+class DescribeGroupsRequest(_DescribeGroupsRequestRequired, total=False):
+    """DescribeGroups request, v0-6."""
+
+    include_authorized_operations: bool  # v3+
+
+
+class _DescribeGroupsResponseGroupsMembersRequired(TypedDict):
+    member_id: str
+    client_id: str
+    client_host: str
+    member_metadata: bytes
+    member_assignment: bytes
+
+
+class DescribeGroupsResponseGroupsMembers(_DescribeGroupsResponseGroupsMembersRequired, total=False):
+    """``groups[].members[]`` of a DescribeGroups response, v0-6."""
+
+    group_instance_id: str | None  # v4+
+
+
+class _DescribeGroupsResponseGroupsRequired(TypedDict):
+    error_code: int
+    group_id: str
+    group_state: str
+    protocol_type: str
+    protocol_data: str
+    members: list[DescribeGroupsResponseGroupsMembers]
+
+
+class DescribeGroupsResponseGroups(_DescribeGroupsResponseGroupsRequired, total=False):
+    """``groups[]`` of a DescribeGroups response, v0-6."""
+
+    error_message: str | None  # v6+
+    authorized_operations: int  # v3+
+
+
+class _DescribeGroupsResponseRequired(TypedDict):
+    groups: list[DescribeGroupsResponseGroups]
+
+
+class DescribeGroupsResponse(_DescribeGroupsResponseRequired, total=False):
+    """DescribeGroups response, v0-6."""
+
+    throttle_time_ms: int  # v1+
+
+
+class ListGroupsRequest(TypedDict, total=False):
+    """ListGroups request, v0-5."""
+
+    states_filter: list[str]  # v4+
+    types_filter: list[str]  # v5+
+
+
+class _ListGroupsResponseGroupsRequired(TypedDict):
+    group_id: str
+    protocol_type: str
+
+
+class ListGroupsResponseGroups(_ListGroupsResponseGroupsRequired, total=False):
+    """``groups[]`` of a ListGroups response, v0-5."""
+
+    group_state: str  # v4+
+    group_type: str  # v5+
+
+
+class _ListGroupsResponseRequired(TypedDict):
+    error_code: int
+    groups: list[ListGroupsResponseGroups]
+
+
+class ListGroupsResponse(_ListGroupsResponseRequired, total=False):
+    """ListGroups response, v0-5."""
+
+    throttle_time_ms: int  # v1+
 
 
 class SaslHandshakeRequest(TypedDict):
@@ -630,11 +1060,11 @@ class CreateTopicsResponse(TypedDict):
     topics: list[CreateTopicsResponseTopics]
 
 
-class DeleteTopicsRequestTopics(TypedDict):
+class DeleteTopicsRequestTopics(TypedDict, total=False):
     """``topics[]`` of a DeleteTopics request, v1-6."""
 
-    name: str | None
-    topic_id: uuid.UUID
+    name: str | None  # v6+
+    topic_id: uuid.UUID  # v6+
 
 
 class _DeleteTopicsRequestRequired(TypedDict):
@@ -665,6 +1095,49 @@ class DeleteTopicsResponse(TypedDict):
 
     throttle_time_ms: int
     responses: list[DeleteTopicsResponseResponses]
+
+
+class DeleteRecordsRequestTopicsPartitions(TypedDict):
+    """``topics[].partitions[]`` of a DeleteRecords request, v0-2."""
+
+    partition_index: int
+    offset: int
+
+
+class DeleteRecordsRequestTopics(TypedDict):
+    """``topics[]`` of a DeleteRecords request, v0-2."""
+
+    name: str
+    partitions: list[DeleteRecordsRequestTopicsPartitions]
+
+
+class DeleteRecordsRequest(TypedDict):
+    """DeleteRecords request, v0-2."""
+
+    topics: list[DeleteRecordsRequestTopics]
+    timeout_ms: int
+
+
+class DeleteRecordsResponseTopicsPartitions(TypedDict):
+    """``topics[].partitions[]`` of a DeleteRecords response, v0-2."""
+
+    partition_index: int
+    low_watermark: int
+    error_code: int
+
+
+class DeleteRecordsResponseTopics(TypedDict):
+    """``topics[]`` of a DeleteRecords response, v0-2."""
+
+    name: str
+    partitions: list[DeleteRecordsResponseTopicsPartitions]
+
+
+class DeleteRecordsResponse(TypedDict):
+    """DeleteRecords response, v0-2."""
+
+    throttle_time_ms: int
+    topics: list[DeleteRecordsResponseTopics]
 
 
 class _InitProducerIdRequestRequired(TypedDict):
@@ -977,6 +1450,30 @@ class CreatePartitionsResponse(TypedDict):
     results: list[CreatePartitionsResponseResults]
 
 
+class DeleteGroupsRequest(TypedDict):
+    """DeleteGroups request, v0-3."""
+
+    groups_names: list[str]
+
+
+class _DeleteGroupsResponseResultsRequired(TypedDict):
+    group_id: str
+    error_code: int
+
+
+class DeleteGroupsResponseResults(_DeleteGroupsResponseResultsRequired, total=False):
+    """``results[]`` of a DeleteGroups response, v0-3."""
+
+    error_message: str | None  # v3+
+
+
+class DeleteGroupsResponse(TypedDict):
+    """DeleteGroups response, v0-3."""
+
+    throttle_time_ms: int
+    results: list[DeleteGroupsResponseResults]
+
+
 class IncrementalAlterConfigsRequestResourcesConfigs(TypedDict):
     """``resources[].configs[]`` of a IncrementalAlterConfigs request, v0-1."""
 
@@ -1014,3 +1511,85 @@ class IncrementalAlterConfigsResponse(TypedDict):
 
     throttle_time_ms: int
     responses: list[IncrementalAlterConfigsResponseResponses]
+
+
+class OffsetDeleteRequestTopicsPartitions(TypedDict):
+    """``topics[].partitions[]`` of a OffsetDelete request, v0-0."""
+
+    partition_index: int
+
+
+class OffsetDeleteRequestTopics(TypedDict):
+    """``topics[]`` of a OffsetDelete request, v0-0."""
+
+    name: str
+    partitions: list[OffsetDeleteRequestTopicsPartitions]
+
+
+class OffsetDeleteRequest(TypedDict):
+    """OffsetDelete request, v0-0."""
+
+    group_id: str
+    topics: list[OffsetDeleteRequestTopics]
+
+
+class OffsetDeleteResponseTopicsPartitions(TypedDict):
+    """``topics[].partitions[]`` of a OffsetDelete response, v0-0."""
+
+    partition_index: int
+    error_code: int
+
+
+class OffsetDeleteResponseTopics(TypedDict):
+    """``topics[]`` of a OffsetDelete response, v0-0."""
+
+    name: str
+    partitions: list[OffsetDeleteResponseTopicsPartitions]
+
+
+class OffsetDeleteResponse(TypedDict):
+    """OffsetDelete response, v0-0."""
+
+    error_code: int
+    throttle_time_ms: int
+    topics: list[OffsetDeleteResponseTopics]
+
+
+class _DescribeClusterRequestRequired(TypedDict):
+    include_cluster_authorized_operations: bool
+
+
+class DescribeClusterRequest(_DescribeClusterRequestRequired, total=False):
+    """DescribeCluster request, v0-2."""
+
+    endpoint_type: int  # v1+
+    include_fenced_brokers: bool  # v2+
+
+
+class _DescribeClusterResponseBrokersRequired(TypedDict):
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None
+
+
+class DescribeClusterResponseBrokers(_DescribeClusterResponseBrokersRequired, total=False):
+    """``brokers[]`` of a DescribeCluster response, v0-2."""
+
+    is_fenced: bool  # v2+
+
+
+class _DescribeClusterResponseRequired(TypedDict):
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    cluster_id: str
+    controller_id: int
+    brokers: list[DescribeClusterResponseBrokers]
+    cluster_authorized_operations: int
+
+
+class DescribeClusterResponse(_DescribeClusterResponseRequired, total=False):
+    """DescribeCluster response, v0-2."""
+
+    endpoint_type: int  # v1+

@@ -10,7 +10,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -19,6 +19,7 @@ from josef.records import DecodedBatch, DecodedRecord, decode_batches
 from josef.testing.faults import ErrorSpec, Fault, error_code
 from josef.testing.handlers import SUPPORTED, Request
 from josef.testing.handlers.transactions import abort_expired
+from josef.testing.holds import Hold
 from josef.testing.security import MockSecurity
 from josef.testing.server import Server
 from josef.testing.state import BrokerInfo, ClusterConfig, ClusterState, TopicError
@@ -47,12 +48,26 @@ class PartitionInfo:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request the cluster handled, from :meth:`MockCluster.requests`."""
+    """One request the cluster received, from :meth:`MockCluster.requests`.
+
+    ``connection`` numbers the client connections (1, 2, ... in accept order); ``body`` is the decoded
+    request (the codec's snake_case dict) for the newest 1000 requests, None for older ones.
+    """
 
     broker: int
     api_key: ApiKey
     version: int
     client_id: str | None
+    connection: int = 0
+    body: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+
+def _api_key(key: int) -> ApiKey:
+    """The ApiKey member, or the bare number (an IntEnum look-alike) for an API josef has no name for."""
+    try:
+        return ApiKey(key)
+    except ValueError:
+        return key  # type: ignore[return-value]
 
 
 class MockCluster:
@@ -80,6 +95,11 @@ class MockCluster:
     * ``max_message_bytes``: the largest record batch a Produce may carry.
     * ``api_versions``: narrow what ApiVersions advertises, ``{ApiKey.PRODUCE: (3, 7)}``, to play an older
       broker (an entry of None removes the API).
+    * ``transaction_version``: 1, or 2 for transactions v2 (KIP-890): ApiVersions finalizes the
+      ``transaction.version`` feature at 2, EndTxn v5 bumps the epoch after every transaction, and Produce
+      v12+ and TxnOffsetCommit v5 add partitions and groups to the transaction themselves.  Clients that
+      do not speak v2 keep working with version 1 semantics, as on Kafka.
+    * ``host``, ``port``: where the brokers listen; broker n on ``port + n - 1`` (0: ephemeral ports).
     * ``start``: start serving at once (default); else call :meth:`start`.
 
     Every method may be called from any thread; changes happen on the cluster's thread, between requests.
@@ -98,8 +118,10 @@ class MockCluster:
         replication_delay: float = 0.0,
         max_message_bytes: int = 1024 * 1024 + 12,
         api_versions: Mapping[int, tuple[int, int] | None] | None = None,
+        transaction_version: Literal[1, 2] = 1,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         host: str = "127.0.0.1",
+        port: int = 0,
         start: bool = True,
         security_protocol: str = "PLAINTEXT",
         sasl_users: Mapping[str, str] | None = None,
@@ -118,9 +140,14 @@ class MockCluster:
             replication_delay=replication_delay,
             max_message_bytes=max_message_bytes,
             cluster_id=f"josef-mock-{uuid.uuid4().hex[:12]}",
+            transaction_version=transaction_version,
         )
+        if transaction_version not in (1, 2):
+            raise ValueError("transaction_version must be 1 or 2")
         self._state = ClusterState(config)
         versions = dict(SUPPORTED)
+        if transaction_version == 2:
+            versions[ApiKey.END_TXN] = (versions[ApiKey.END_TXN][0], 5)
         for key, span in (api_versions or {}).items():
             if span is None:
                 versions.pop(key, None)
@@ -138,9 +165,13 @@ class MockCluster:
             versions[ApiKey.SASL_HANDSHAKE] = (0, 1)
             versions[ApiKey.SASL_AUTHENTICATE] = (0, 2)
         self._host = host
-        for node_id in range(1, brokers + 1):
-            port = self._server.listen(node_id, host, 0)
-            self._state.brokers[node_id] = BrokerInfo(node_id, host, port)
+        try:
+            for node_id in range(1, brokers + 1):
+                bound = self._server.listen(node_id, host, port + node_id - 1 if port else 0)
+                self._state.brokers[node_id] = BrokerInfo(node_id, host, bound)
+        except OSError:
+            self._server.stop()
+            raise
         for name, spec in (topics or {}).items():
             self._create_topic(name, spec)
         self._started = False
@@ -178,6 +209,11 @@ class MockCluster:
     def brokers(self) -> dict[int, tuple[str, int]]:
         """Node id -> (host, port)."""
         return {b.node_id: (b.host, b.port) for b in self._state.brokers.values()}
+
+    @property
+    def transaction_version(self) -> int:
+        """The finalized ``transaction.version`` (1, or 2 for KIP-890's transactions v2)."""
+        return self._state.config.transaction_version
 
     @property
     def internal_errors(self) -> list[str]:
@@ -273,8 +309,23 @@ class MockCluster:
         return out
 
     def committed_offsets(self, group: str) -> dict[tuple[str, int], int]:
-        """Offsets committed for ``group`` (through transactions: TxnOffsetCommit + a committed EndTxn)."""
+        """Offsets committed for ``group`` (OffsetCommit, or TxnOffsetCommit and a committed EndTxn)."""
         return self._call(lambda: {tp: o for tp, (o, _) in self._state.group_offsets.get(group, {}).items()})
+
+    def group(self, group_id: str) -> dict[str, Any] | None:
+        """The coordinator's view of a consumer group: state, generation, protocol, leader and members
+        (``{member_id: {"client_id", "group_instance_id", "assignment"}}``); None if it does not exist."""
+
+        def snap() -> dict[str, Any] | None:
+            group = self._state.groups.get(group_id)
+            if group is None:
+                return None
+            members = {m.member_id: {"client_id": m.client_id, "group_instance_id": m.group_instance_id,
+                                     "assignment": m.assignment} for m in group.members.values()}
+            return {"state": group.state.value, "generation": group.generation, "protocol_type": group.protocol_type,
+                    "protocol": group.protocol, "leader": group.leader, "members": members}
+
+        return self._call(snap)
 
     def transaction(self, transactional_id: str) -> dict[str, Any] | None:
         """The coordinator's view of a transactional id: producer id, epoch, state, partitions."""
@@ -288,16 +339,53 @@ class MockCluster:
 
         return self._call(snap)
 
-    def requests(self, api_key: int | None = None, broker: int | None = None) -> list[RequestRecord]:
-        """The requests handled so far (the last 100 000), oldest first, optionally filtered."""
-        entries = self._call(lambda: list(self._state.request_log))
+    def requests(self, api_key: int | None = None, broker: int | None = None,
+                 connection: int | None = None) -> list[RequestRecord]:
+        """The requests received so far (the last 100 000), oldest first, optionally filtered by API, broker
+        and connection."""
+        entries = self._call(lambda: [tuple(e) for e in self._state.request_log])
         return [
-            RequestRecord(b, ApiKey(k), v, c) for b, k, v, c in entries
+            RequestRecord(b, ApiKey(k), v, c, n, body) for b, k, v, c, n, body in entries
             if (api_key is None or k == api_key) and (broker is None or b == broker)
+            and (connection is None or n == connection)
         ]
 
     def clear_requests(self) -> None:
-        self._call(self._state.request_log.clear)
+        self._call(self._state.clear_request_log)
+
+    @property
+    def unsupported_requests(self) -> list[RequestRecord]:
+        """Requests for an API or version the cluster does not advertise.  The cluster closes the
+        connection, as Kafka does; a client that sends one ignored ApiVersions.  The pytest fixture fails
+        a test that leaves any."""
+        entries = self._call(lambda: list(self._state.unsupported_requests))
+        return [RequestRecord(b, _api_key(k), v, c) for b, k, v, c in entries]
+
+    # -- holding requests ------------------------------------------------------------------------
+
+    def hold(self, api_key: int | None, *, when: Callable[[Request], bool] | None = None,
+             broker: int | None = None, times: int | None = None) -> Hold:
+        """Park requests of ``api_key`` (None: any API), on ``broker``, for which ``when(request)`` is true,
+        before they are handled, until the test releases them (``times``: only the next n; None: until
+        stopped).  Returns the :class:`~josef.testing.holds.Hold`; use it as a context manager::
+
+            with cluster.hold(ApiKey.END_TXN) as held:
+                ...                      # the client commits
+                held.wait()              # its EndTxn is parked, nothing written yet
+                assert cluster.transaction("t")["state"] == "Ongoing"
+                held.release()           # now it is handled and answered
+        """
+
+        def release(hold: Hold, count: int | None) -> None:
+            try:
+                self._call(lambda: self._server.release(hold, count))
+            except RuntimeError:  # stopped: nothing left to release
+                pass
+
+        hold = Hold(api_key, broker, when, times, release)
+        self._call(lambda: self._state.holds.append(hold))
+        return hold
+
 
     # -- fault injection -------------------------------------------------------------------------
 

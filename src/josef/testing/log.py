@@ -192,6 +192,8 @@ class Partition:
         self.leader_epoch = 0
         self.retention_bytes = retention_bytes
         self.min_insync_replicas = min_insync_replicas
+        self.max_message_bytes: int | None = None  # the topic's max.message.bytes, if set
+        self.retention_ms = -1  # the topic's retention.ms (-1: keep)
         self.batches: list[StoredBatch] = []
         self._last_offsets: list[int] = []  # parallel to batches, for bisect
         self.log_start_offset = 0
@@ -317,6 +319,27 @@ class Partition:
         self.high_watermark = self.log_end_offset
         self.size_bytes = 0
         self.aborted.clear()
+
+    def delete_before(self, offset: int) -> None:
+        """Move the log start offset up to ``offset`` (DeleteRecords, time retention); whole batches below go."""
+        if offset <= self.log_start_offset:
+            return
+        drop = bisect.bisect_left(self._last_offsets, offset)
+        self.size_bytes -= sum(len(b.data) for b in self.batches[:drop])
+        del self.batches[:drop]
+        del self._last_offsets[:drop]
+        self.log_start_offset = offset
+        self.aborted = [a for a in self.aborted if a[2] >= offset]
+        self.high_watermark = max(self.high_watermark, offset)
+
+    def expire_older_than(self, timestamp_ms: int) -> None:
+        """Time retention: drop the leading batches whose newest record is older than ``timestamp_ms``
+        (the active batch, the last one, stays, as a broker keeps the active segment)."""
+        keep = 0
+        while keep < len(self.batches) - 1 and self.batches[keep].max_timestamp < timestamp_ms:
+            keep += 1
+        if keep:
+            self.delete_before(self.batches[keep].base_offset)
 
     # -- replication -----------------------------------------------------------------------------
 

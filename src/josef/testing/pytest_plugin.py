@@ -8,7 +8,8 @@ another shape with the ``mock_cluster`` marker, whose keyword arguments go to ``
     def test_orders(mock_cluster):
         ...
 
-A test that leaves the mock with internal errors (a handler that crashed instead of answering) fails.
+A test fails if the mock recorded internal errors (a handler that crashed instead of answering), or
+requests for APIs it does not advertise (a client that ignored ApiVersions; the mock closed the connection).
 """
 
 from __future__ import annotations
@@ -34,10 +35,16 @@ def mock_cluster(request: pytest.FixtureRequest) -> Iterator[MockCluster]:
     marker = request.node.get_closest_marker("mock_cluster")
     kwargs = dict(marker.kwargs) if marker is not None else {}
     cluster = MockCluster(**kwargs)
+    unsupported = []
     try:
         yield cluster
+        unsupported = cluster.unsupported_requests
     finally:
         cluster.stop()
     errors = cluster.internal_errors
     if errors:
         pytest.fail("the mock cluster hit internal errors:\n" + "\n".join(errors), pytrace=False)
+    if unsupported:
+        names = ", ".join(sorted({f"api {r.api_key} v{r.version} from {r.client_id!r}" for r in unsupported}))
+        pytest.fail(f"clients sent requests the mock cluster does not support (it closed their connections): "
+                    f"{names}", pytrace=False)

@@ -29,9 +29,11 @@ from typing import Any, TypeVar
 
 from josef.errors import ErrorCode, ProtocolError
 from josef.protocol import ApiKey, FrameReader, UnsupportedRequestError, decode_request, encode_response
+from josef.testing.groups import expire
 from josef.testing.handlers import HANDLERS, Reply, Request, partitions_named
 from josef.testing.handlers.cluster_info import api_versions_body
 from josef.testing.handlers.transactions import abort_expired
+from josef.testing.holds import Hold
 from josef.testing.security import MockSecurity, SaslSession
 from josef.testing.state import ClusterState
 
@@ -43,6 +45,7 @@ T = TypeVar("T")
 _SASL_APIS = (ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE)
 _MAX_SLEEP = 0.25
 _TXN_SWEEP_INTERVAL = 0.05
+_GROUP_SWEEP_INTERVAL = 0.05
 
 
 class _Slot:
@@ -64,10 +67,12 @@ class _Slot:
 
 
 class _Connection:
-    __slots__ = ("broker", "close_when_flushed", "closed", "muted_until", "out", "pending", "reader", "sasl", "sock",
-                 "tls_pending", "writing")
+    __slots__ = ("broker", "close_when_flushed", "closed", "held", "id", "muted_until", "out", "pending", "reader",
+                 "sasl", "sock", "tls_pending", "writing")
 
-    def __init__(self, sock: socket.socket, broker: int, max_frame_size: int) -> None:
+    def __init__(self, sock: socket.socket, broker: int, max_frame_size: int, conn_id: int) -> None:
+        self.id = conn_id
+        self.held = False  # a request of this connection is parked by a hold
         self.sock = sock
         self.broker = broker
         self.reader = FrameReader(max_frame_size)
@@ -109,6 +114,8 @@ class Server:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._last_txn_sweep = 0.0
+        self._last_group_sweep = 0.0
+        self._next_conn_id = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -268,6 +275,10 @@ class Server:
         if now - self._last_txn_sweep > _TXN_SWEEP_INTERVAL and self.state.transactions:
             self._last_txn_sweep = now
             abort_expired(self.state, now, int(time.time() * 1000))
+        if now - self._last_group_sweep > _GROUP_SWEEP_INTERVAL and self.state.groups:
+            self._last_group_sweep = now
+            for group in list(self.state.groups.values()):
+                expire(group, now)
         for conn in list(self._conns):
             if not conn.closed:
                 self._advance(conn, now)
@@ -285,7 +296,8 @@ class Server:
         if security is not None and security.tls:
             assert security.ssl_context is not None
             sock = security.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        conn = _Connection(sock, listener.broker, self.max_frame_size)
+        self._next_conn_id += 1
+        conn = _Connection(sock, listener.broker, self.max_frame_size, self._next_conn_id)
         if security is not None:
             conn.tls_pending = security.tls
             conn.sasl = SaslSession(security) if security.sasl else None
@@ -398,7 +410,7 @@ class Server:
                     conn.close_when_flushed = True
                 self._write(conn)
                 continue
-            if now < conn.muted_until:
+            if now < conn.muted_until or conn.held:
                 return
             try:
                 frame = conn.reader.next_frame()
@@ -430,8 +442,7 @@ class Server:
                 conn.out += encode_response(ApiKey.API_VERSIONS, 0, h.correlation_id, answer)
                 self._write(conn)
             else:
-                self.connections_closed_for_bad_input += 1
-                self._close(conn)
+                self._unsupported(conn, h.api_key, h.api_version, h.client_id)
             return
         except ProtocolError:
             self.connections_closed_for_bad_input += 1
@@ -443,13 +454,47 @@ class Server:
             return
         span = state.api_versions.get(api_key)
         if span is None or not span[0] <= version <= span[1] or api_key not in HANDLERS:
-            self.connections_closed_for_bad_input += 1
-            self._close(conn)
+            self._unsupported(conn, api_key, version, header.client_id)
             return
-        state.request_log.append((conn.broker, api_key, version, header.client_id))
-        broker = state.brokers[conn.broker]
+        state.log_request(conn.broker, api_key, version, header.client_id, conn.id, body)
         req = Request(conn.broker, api_key, version, header.correlation_id, header.client_id, body, now,
                       int(time.time() * 1000))
+        for hold in state.holds:
+            if hold.matches(req):
+                conn.held = True
+                hold.park((conn, req))
+                return
+        self._process(conn, req, now)
+
+    def _unsupported(self, conn: _Connection, api_key: int, version: int, client_id: str | None) -> None:
+        """A request for an API or version not advertised: Kafka closes the connection, and so does the mock;
+        the record makes the client's mistake visible to the test (see ``unsupported_requests``)."""
+        self.state.unsupported_requests.append((conn.broker, api_key, version, client_id))
+        log.warning("josef mock cluster: API %d v%d is not supported (client %r); closing the connection",
+                    api_key, version, client_id)
+        self.connections_closed_for_bad_input += 1
+        self._close(conn)
+
+    def release(self, hold: Hold, count: int | None) -> None:
+        """Handle the oldest ``count`` (None: all) requests parked by ``hold``.  Loop thread."""
+        entries = hold.parked[:count] if count is not None else list(hold.parked)
+        del hold.parked[:len(entries)]
+        hold.unparked(len(entries))
+        if not hold.active and hold in self.state.holds:
+            self.state.holds.remove(hold)
+        now = time.monotonic()
+        for conn, req in entries:
+            conn.held = False
+            if conn.closed:
+                continue
+            req.now, req.now_ms = now, int(time.time() * 1000)
+            self._process(conn, req, now)
+            self._advance(conn, now)
+
+    def _process(self, conn: _Connection, req: Request, now: float) -> None:
+        """Run a request through the faults and its handler, and queue its response."""
+        api_key, version = req.api_key, req.version
+        broker = self.state.brokers[conn.broker]
         try:
             reply = self._dispatch(conn, req)
         except Exception:
@@ -461,7 +506,7 @@ class Server:
             if reply.close:
                 self._close(conn)
             return
-        conn.pending = _Slot(api_key, version, header.correlation_id, now + broker.rtt + reply.delay, reply,
+        conn.pending = _Slot(api_key, version, req.correlation_id, now + broker.rtt + reply.delay, reply,
                              req.throttle_ms)
 
     def _sasl(self, conn: _Connection, correlation_id: int, api_key: int, version: int, body: Any) -> None:

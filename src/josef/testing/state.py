@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from josef.errors import ErrorCode
+from josef.testing.configs import ClusterConfig, ConfigError, check_topic_config, topic_value
 from josef.testing.faults import FaultList
+from josef.testing.groups import Group
+from josef.testing.holds import Hold
 from josef.testing.log import Partition
 
 __all__ = ["BrokerInfo", "ClusterConfig", "ClusterState", "Topic", "TopicError", "Transaction", "TxnState"]
 
+REQUEST_BODIES = 1000
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}$")
 
 
@@ -28,21 +32,6 @@ class TopicError(ValueError):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass
-class ClusterConfig:
-    """Cluster-wide settings (see :class:`~josef.testing.MockCluster` for their meaning)."""
-
-    default_partitions: int = 1
-    default_replication_factor: int = 3
-    min_insync_replicas: int = 1
-    auto_create_topics: bool = True
-    retention_bytes: int = 64 * 1024 * 1024
-    replication_delay: float = 0.0
-    max_message_bytes: int = 1024 * 1024 + 12
-    max_partitions_per_topic: int = 10000
-    cluster_id: str = "josef-mock-cluster"
 
 
 @dataclass
@@ -61,6 +50,24 @@ class Topic:
     topic_id: uuid.UUID
     partitions: list[Partition]
     configs: dict[str, str | None] = field(default_factory=dict)
+
+    def config(self, name: str, cluster: ClusterConfig) -> tuple[str, int]:
+        """A topic config's effective value and its source (set on the topic, or the default)."""
+        return topic_value(self.configs, name, cluster)
+
+    def apply_configs(self, cluster: ClusterConfig) -> None:
+        """Push the configs that matter into the partitions (after creation, growth or a change)."""
+        min_isr = int(self.config("min.insync.replicas", cluster)[0])
+        retention = int(self.config("retention.bytes", cluster)[0])
+        if retention < 0:
+            retention = cluster.retention_bytes
+        max_bytes = self.configs.get("max.message.bytes")
+        retention_ms = int(self.config("retention.ms", cluster)[0])
+        for partition in self.partitions:
+            partition.min_insync_replicas = min_isr
+            partition.retention_bytes = retention
+            partition.max_message_bytes = int(max_bytes) if max_bytes is not None else None
+            partition.retention_ms = retention_ms
 
 
 class TxnState(enum.Enum):
@@ -87,6 +94,8 @@ class Transaction:
     coordinator_epoch: int = 0
     # Whether the last EndTxn committed, so a retried EndTxn after a lost response can be answered.
     last_result_commit: bool | None = None
+    # Transactions v2: the (producer id, epoch) the last EndTxn ended, to recognise its retry.
+    ended_as: tuple[int, int] | None = None
 
 
 class ClusterState:
@@ -102,12 +111,31 @@ class ClusterState:
         # Committed consumer-group offsets: group -> (topic, partition) -> (offset, metadata).
         self.group_offsets: dict[str, dict[tuple[str, int], tuple[int, str | None]]] = {}
         self.coordinator_overrides: dict[tuple[int, str], int] = {}
+        # Consumer groups (classic protocol) by group id.
+        self.groups: dict[str, Group] = {}
         self.faults = FaultList()
-        # The last requests handled: (broker, api key, version, client id).
-        self.request_log: deque[tuple[int, int, int, str | None]] = deque(maxlen=100_000)
+        # The last requests received: [broker, api key, version, client id, connection id, body]; only the
+        # newest REQUEST_BODIES keep their body (memory stays bounded however many records are produced).
+        self.request_log: deque[list[Any]] = deque(maxlen=100_000)
+        self._with_body: deque[list[Any]] = deque()
+        # Requests for APIs or versions the cluster does not advertise: (broker, api key, version, client id).
+        self.unsupported_requests: deque[tuple[int, int, int, str | None]] = deque(maxlen=1000)
+        self.holds: list[Hold] = []
         # What ApiVersions advertises: api key -> (min, max); set by the cluster.
         self.api_versions: dict[int, tuple[int, int]] = {}
         self._rr = 0
+
+    def clear_request_log(self) -> None:
+        self.request_log.clear()
+        self._with_body.clear()
+
+    def log_request(self, broker: int, api_key: int, version: int, client_id: str | None, conn_id: int,
+                    body: dict[str, Any]) -> None:
+        entry = [broker, api_key, version, client_id, conn_id, body]
+        self.request_log.append(entry)
+        self._with_body.append(entry)
+        if len(self._with_body) > REQUEST_BODIES:
+            self._with_body.popleft()[5] = None
 
     # -- brokers ---------------------------------------------------------------------------------
 
@@ -137,8 +165,10 @@ class ClusterState:
         replication_factor: int | None = None,
         assignments: dict[int, list[int]] | None = None,
         configs: dict[str, str | None] | None = None,
+        validate_only: bool = False,
     ) -> Topic:
-        """Create a topic; raises :class:`TopicError` when it cannot exist as asked."""
+        """Create a topic (or with ``validate_only`` only check that it could be); raises :class:`TopicError`
+        when it cannot exist as asked."""
         if not self.valid_topic_name(name):
             raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"invalid topic name {name!r}")
         if name in self.topics:
@@ -167,23 +197,63 @@ class ClusterState:
                 p: [brokers[(start + p + r) % len(brokers)] for r in range(rf)] for p in range(count)
             }
         configs = dict(configs or {})
-        min_isr = _int_config(configs, "min.insync.replicas", self.config.min_insync_replicas)
-        retention = _int_config(configs, "retention.bytes", self.config.retention_bytes)
-        if retention < 0:
-            retention = self.config.retention_bytes
-        topic = Topic(
-            name,
-            uuid.uuid4(),
-            [Partition(name, p, assignments[p], retention, min_isr) for p in range(count)],
-            configs,
-        )
+        for key, value in configs.items():
+            try:
+                check_topic_config(key, value)
+            except ConfigError as exc:
+                raise TopicError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+        topic = Topic(name, uuid.uuid4(), [], {k: v for k, v in configs.items() if v is not None})
+        topic.partitions = [Partition(name, p, assignments[p], self.config.retention_bytes,
+                                      self.config.min_insync_replicas) for p in range(count)]
+        topic.apply_configs(self.config)
         for partition in topic.partitions:
             partition.isr = [b for b in partition.replicas if self.brokers[b].up]
             if partition.leader not in partition.isr:
                 partition.leader = partition.isr[0] if partition.isr else -1
+        if validate_only:
+            return topic
         self.topics[name] = topic
         self.topics_by_id[topic.topic_id] = topic
         return topic
+
+    def delete_topic(self, name: str) -> None:
+        """Forget a topic, its records and the group offsets committed for it."""
+        topic = self.topics.pop(name)
+        self.topics_by_id.pop(topic.topic_id, None)
+        for offsets in self.group_offsets.values():
+            for tp in [tp for tp in offsets if tp[0] == name]:
+                del offsets[tp]
+
+    def add_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
+                       validate_only: bool = False) -> None:
+        """Grow a topic to ``count`` partitions; raises :class:`TopicError` when it cannot."""
+        topic = self.topics[name]
+        current = len(topic.partitions)
+        if count <= current:
+            raise TopicError(ErrorCode.INVALID_PARTITIONS,
+                             f"topic {name!r} has {current} partitions; the count can only grow")
+        if count > self.config.max_partitions_per_topic:
+            raise TopicError(ErrorCode.INVALID_PARTITIONS, f"invalid partition count {count}")
+        brokers = sorted(self.brokers)
+        rf = len(topic.partitions[0].replicas)
+        if assignments is not None:
+            if len(assignments) != count - current:
+                raise TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                 f"{len(assignments)} assignments for {count - current} new partitions")
+            for replicas in assignments:
+                if not replicas or len(set(replicas)) != len(replicas) or not set(replicas) <= set(brokers):
+                    raise TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"invalid replica assignment {replicas}")
+        else:
+            assignments = [[brokers[(p + r) % len(brokers)] for r in range(rf)] for p in range(current, count)]
+        if validate_only:
+            return
+        for index, replicas in enumerate(assignments, start=current):
+            partition = Partition(name, index, replicas, self.config.retention_bytes, self.config.min_insync_replicas)
+            partition.isr = [b for b in replicas if self.brokers[b].up]
+            if partition.leader not in partition.isr:
+                partition.leader = partition.isr[0] if partition.isr else -1
+            topic.partitions.append(partition)
+        topic.apply_configs(self.config)
 
     def partition(self, topic: str, index: int) -> Partition | None:
         t = self.topics.get(topic)
@@ -234,12 +304,3 @@ class ClusterState:
         self.issued_producer_ids.add(pid)
         return pid
 
-
-def _int_config(configs: dict[str, str | None], name: str, default: int) -> int:
-    value = configs.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise TopicError(ErrorCode.INVALID_CONFIG, f"{name}={value!r} is not an integer") from None

@@ -1,4 +1,4 @@
-"""ApiVersions (v0-v4), Metadata (v1-v13), FindCoordinator (v0-v6) and CreateTopics (v2-v7).
+"""ApiVersions (v0-v4), Metadata (v1-v13) and FindCoordinator (v0-v6).
 
 ApiVersions lists what the mock handles (``ClusterState.api_versions``).  A request newer than the mock
 knows is answered by the server in the v0 format with UNSUPPORTED_VERSION and ApiVersions' own range, so
@@ -17,8 +17,6 @@ from typing import cast
 from josef.errors import ErrorCode
 from josef.protocol.types import (
     ApiVersionsResponse,
-    CreateTopicsRequest,
-    CreateTopicsResponseTopics,
     FindCoordinatorRequest,
     FindCoordinatorResponse,
     FindCoordinatorResponseCoordinators,
@@ -30,11 +28,11 @@ from josef.protocol.types import (
 from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState, Topic, TopicError
 
-__all__ = ["handle_api_versions", "handle_create_topics", "handle_find_coordinator", "handle_metadata"]
+__all__ = ["handle_api_versions", "handle_find_coordinator", "handle_metadata"]
 
 
 def api_versions_body(state: ClusterState, error: int = ErrorCode.NONE) -> ApiVersionsResponse:
-    return {
+    body: ApiVersionsResponse = {
         "error_code": error,
         "api_keys": [
             {"api_key": key, "min_version": lo, "max_version": hi}
@@ -42,6 +40,13 @@ def api_versions_body(state: ClusterState, error: int = ErrorCode.NONE) -> ApiVe
         ],
         "throttle_time_ms": 0,
     }
+    if state.config.transaction_version >= 2 and not error:
+        level = state.config.transaction_version
+        body["supported_features"] = [{"name": "transaction.version", "min_version": 0, "max_version": level}]
+        body["finalized_features_epoch"] = 1
+        body["finalized_features"] = [{"name": "transaction.version", "max_version_level": level,
+                                       "min_version_level": level}]
+    return body
 
 
 def handle_api_versions(state: ClusterState, req: Request) -> Reply:
@@ -148,29 +153,3 @@ def handle_find_coordinator(state: ClusterState, req: Request) -> Reply:
                     "node_id": first["node_id"], "host": first["host"], "port": first["port"]})
     return Reply(out)
 
-
-def handle_create_topics(state: ClusterState, req: Request) -> Reply:
-    body = cast(CreateTopicsRequest, req.body)
-    results: list[CreateTopicsResponseTopics] = []
-    for t in body["topics"]:
-        name = t["name"]
-        entry: CreateTopicsResponseTopics = {"name": name, "error_code": ErrorCode.NONE, "error_message": None,
-                                 "num_partitions": -1, "replication_factor": -1, "configs": None}
-        results.append(entry)
-        if req.error is not None:
-            entry["error_code"] = req.error
-            continue
-        assignments = {a["partition_index"]: list(a["broker_ids"]) for a in t["assignments"]} or None
-        configs = {c["name"]: c["value"] for c in t["configs"]}
-        if body["validate_only"]:
-            if not state.valid_topic_name(name):
-                entry["error_code"] = ErrorCode.INVALID_TOPIC_EXCEPTION
-            continue
-        try:
-            topic = state.create_topic(name, t["num_partitions"], t["replication_factor"], assignments, configs)
-        except TopicError as exc:
-            entry.update({"error_code": exc.code, "error_message": str(exc)})
-            continue
-        entry.update({"topic_id": topic.topic_id, "num_partitions": len(topic.partitions),
-                      "replication_factor": len(topic.partitions[0].replicas)})
-    return Reply({"throttle_time_ms": req.throttle_ms, "topics": results})

@@ -30,6 +30,7 @@ from josef.testing.handlers.base import (
     node_endpoint,
     topic_by_name_or_id,
 )
+from josef.testing.handlers.transactions import add_partition
 from josef.testing.log import InvalidBatch, count_records, parse_batch_header
 from josef.testing.state import ClusterState, TxnState
 
@@ -112,8 +113,9 @@ def _partition(
         return fail(ErrorCode.INVALID_REQUIRED_ACKS)
     if not records:
         return fail(ErrorCode.INVALID_RECORD, "no records")
-    if len(records) > state.config.max_message_bytes:
-        return fail(ErrorCode.MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {state.config.max_message_bytes}")
+    max_bytes = partition.max_message_bytes or state.config.max_message_bytes
+    if len(records) > max_bytes:
+        return fail(ErrorCode.MESSAGE_TOO_LARGE, f"batch of {len(records)} bytes > {max_bytes}")
     try:
         header = parse_batch_header(records)
         count_records(records, header, _MAX_UNCOMPRESSED)
@@ -127,7 +129,9 @@ def _partition(
             return fail(ErrorCode.INVALID_PRODUCER_EPOCH,
                         f"epoch {header.producer_epoch} was fenced by {txn.producer_epoch}")
         if txn.state != TxnState.ONGOING or (name, index) not in txn.partitions:
-            return fail(ErrorCode.INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
+            if req.version < 12 or state.config.transaction_version < 2:
+                return fail(ErrorCode.INVALID_TXN_STATE, f"{name}-{index} was not added to the transaction")
+            add_partition(txn, (name, index), req.now)  # transactions v2: the partition joins implicitly
     if acks == -1 and len(partition.isr) < partition.min_insync_replicas:
         return fail(ErrorCode.NOT_ENOUGH_REPLICAS,
                     f"ISR {partition.isr} is smaller than min.insync.replicas={partition.min_insync_replicas}")
@@ -139,6 +143,8 @@ def _partition(
         entry["log_start_offset"] = partition.log_start_offset
         return entry
     entry["base_offset"] = partition.append(records, header, partition.leader_epoch)
+    if partition.retention_ms >= 0:
+        partition.expire_older_than(req.now_ms - partition.retention_ms)
     entry["log_start_offset"] = partition.log_start_offset
     if state.config.replication_delay > 0 and len(partition.isr) > 1:
         partition.pending_hw.append((req.now + state.config.replication_delay, partition.log_end_offset))

@@ -42,6 +42,7 @@ from josef.protocol.types import (
     TxnOffsetCommitResponseTopicsPartitions,
 )
 from josef.testing.handlers.base import Reply, Request
+from josef.testing.log import ProducerEntry
 from josef.testing.state import ClusterState, Transaction, TxnState
 
 __all__ = [
@@ -105,12 +106,28 @@ def _bump(state: ClusterState, txn: Transaction) -> None:
         txn.producer_epoch += 1
 
 
-def end_transaction(state: ClusterState, txn: Transaction, commit: bool, now_ms: int) -> None:
-    """Write the markers and settle offsets of an ongoing transaction."""
+def add_partition(txn: Transaction, tp: tuple[str, int], now: float) -> None:
+    """Add a partition to the transaction, starting it if needed (AddPartitionsToTxn, or implicitly in v2)."""
+    if txn.state != TxnState.ONGOING:
+        txn.state = TxnState.ONGOING
+        txn.started_at = now
+    txn.partitions.add(tp)
+
+
+def end_transaction(state: ClusterState, txn: Transaction, commit: bool, now_ms: int,
+                    fence_epoch: int | None = None) -> None:
+    """Write the markers and settle offsets of an ongoing transaction.
+
+    ``fence_epoch`` (transactions v2): the markers carry the epoch the producer gets next, so that a late
+    batch of the ended transaction is fenced on every partition it touched.
+    """
     for topic, index in sorted(txn.partitions):
         partition = state.partition(topic, index)
         if partition is not None:
-            partition.write_marker(txn.producer_id, txn.producer_epoch, commit, txn.coordinator_epoch, now_ms)
+            epoch = txn.producer_epoch if fence_epoch is None else fence_epoch
+            partition.write_marker(txn.producer_id, epoch, commit, txn.coordinator_epoch, now_ms)
+            if fence_epoch is not None:
+                partition.producers[txn.producer_id] = ProducerEntry(fence_epoch)
             partition.high_watermark = max(partition.high_watermark, partition.log_end_offset)
             partition.pending_hw.clear()
     if commit:
@@ -166,6 +183,7 @@ def handle_init_producer_id(state: ClusterState, req: Request) -> Reply:
     _bump(state, txn)
     txn.state = TxnState.EMPTY
     txn.last_result_commit = None
+    txn.ended_as = None
     txn.timeout_ms = timeout
     return answer(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
 
@@ -241,8 +259,46 @@ def handle_add_offsets_to_txn(state: ClusterState, req: Request) -> Reply:
     return Reply(out)
 
 
+def _end_txn_v2(state: ClusterState, req: Request) -> Reply:
+    """EndTxn v5 (transactions v2): every transaction ends with an epoch bump, returned to the producer."""
+    body = req.body
+    commit = bool(body["committed"])
+
+    def answer(code: int, txn: Transaction | None = None) -> Reply:
+        pid, epoch = (txn.producer_id, txn.producer_epoch) if txn is not None and not code else (-1, -1)
+        return Reply({"throttle_time_ms": req.throttle_ms, "error_code": code, "producer_id": pid,
+                      "producer_epoch": epoch})
+
+    if req.error is not None:
+        return answer(req.error)
+    code = _coordinator_error(state, req, 1, body["transactional_id"])
+    if code:
+        return answer(code)
+    txn = state.transactions.get(body["transactional_id"])
+    given = (body["producer_id"], body["producer_epoch"])
+    if txn is not None and txn.ended_as == given and txn.state != TxnState.ONGOING:
+        # A retry of the EndTxn that ended the last transaction (its response was lost).
+        return answer(ErrorCode.NONE if txn.last_result_commit == commit else ErrorCode.INVALID_TXN_STATE, txn)
+    if txn is None or txn.producer_id != given[0]:
+        return answer(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+    if given[1] != txn.producer_epoch:
+        return answer(ErrorCode.PRODUCER_FENCED)
+    if txn.state == TxnState.ONGOING:
+        fence = txn.producer_epoch + 1 if txn.producer_epoch < _MAX_EPOCH - 1 else None
+        end_transaction(state, txn, commit, req.now_ms, fence)
+    elif commit:
+        return answer(ErrorCode.INVALID_TXN_STATE)  # nothing to commit; an empty abort only bumps the epoch
+    txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
+    txn.last_result_commit = commit
+    txn.ended_as = given
+    _bump(state, txn)
+    return answer(ErrorCode.NONE, txn)
+
+
 def handle_end_txn(state: ClusterState, req: Request) -> Reply:
     body = cast(EndTxnRequest, req.body)
+    if req.version >= 5:
+        return _end_txn_v2(state, req)
     commit = bool(body["committed"])
     code, txn = _check(state, req, body["transactional_id"], body["producer_id"], body["producer_epoch"])
     if txn is not None:
@@ -265,6 +321,12 @@ def handle_txn_offset_commit(state: ClusterState, req: Request) -> Reply:
             code = ErrorCode.INVALID_PRODUCER_ID_MAPPING
         elif body["producer_epoch"] != txn.producer_epoch:
             code = _fenced(req)
+        elif req.version >= 5 and state.config.transaction_version >= 2:
+            if group not in txn.groups:  # transactions v2: the group joins implicitly
+                txn.groups.add(group)
+                if txn.state != TxnState.ONGOING:
+                    txn.state = TxnState.ONGOING
+                    txn.started_at = req.now
         elif txn.state != TxnState.ONGOING or group not in txn.groups:
             code = ErrorCode.INVALID_TXN_STATE
     topics: list[TxnOffsetCommitResponseTopics] = []

@@ -1,0 +1,173 @@
+"""send()'s C shortcut (josef._speedups.send_fast) against the pure-Python send path it shortcuts.
+
+The same calls go through a producer using the shortcut and one without it, each to its own topic
+of the same mock cluster; the batches the broker stores must be equal field by field (record
+section, timestamps, sizes, CRC checked on decoding), and so must every future's metadata and
+every callback. Sticky partition choice is made deterministic for the comparison."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import josef.accumulator
+from josef import Producer, speedups
+from josef.errors import ProducerClosedError, RecordTooLargeError
+from josef.future import RecordFuture, RecordMetadata
+from josef.testing import MockCluster
+
+pytestmark = pytest.mark.skipif(not speedups.AVAILABLE, reason="the C accelerator is not built")
+
+PARTITIONS = 3
+_topics = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[MockCluster]:
+    with MockCluster(brokers=1) as mock:
+        yield mock
+
+
+@pytest.fixture(autouse=True)
+def cyclic_sticky(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sticky partitioning picks at random; here it takes the next partition, for both paths alike."""
+
+    def pick(available: Sequence[int], num_partitions: int, previous: int = -1) -> int:
+        return (previous + 1) % num_partitions
+
+    monkeypatch.setattr(josef.accumulator, "pick_partition", pick)
+
+
+def _producer(cluster: MockCluster, fast: bool, **config: Any) -> Producer:
+    producer = Producer({
+        "bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 60_000, "batch.size": 600,
+        "enable.idempotence": False, "acks": 1, **config,
+    })
+    if not fast:
+        producer.try_send = None
+    else:
+        assert producer.try_send is not None
+    return producer
+
+
+record_args = st.fixed_dictionaries({
+    "value": st.one_of(st.none(), st.binary(max_size=300), st.text(max_size=20)),
+    "key": st.one_of(st.none(), st.binary(max_size=40), st.text(max_size=10)),
+    "partition": st.one_of(st.none(), st.none(), st.integers(0, PARTITIONS - 1)),
+    "timestamp_ms": st.integers(0, 2**63 - 1),
+    "headers": st.one_of(st.none(), st.none(), st.none(), st.just({"h": b"v"})),
+    "callback": st.booleans(),
+})
+
+
+def _run(cluster: MockCluster, fast: bool, calls: list[dict[str, Any]], **config: Any) -> tuple[Any, ...]:
+    topic = f"twin-{next(_topics)}"
+    cluster.create_topic(topic, PARTITIONS)
+    seen: list[tuple[int, RecordMetadata | None, BaseException | None]] = []
+    futures: list[RecordFuture] = []
+    with _producer(cluster, fast, **config) as producer:
+        producer.partitions_for(topic)
+        for i, call in enumerate(calls):
+            args = dict(call)
+            if args.pop("callback"):
+                args["callback"] = lambda md, exc, i=i: seen.append((i, md, exc))
+            futures.append(producer.send(topic, **args))
+        assert producer.flush(30) == 0
+    results = [(f.result(0)[1:], f._index) for f in futures]
+    batches = [[(b.attributes, b.base_offset, b.base_timestamp, b.max_timestamp, b.last_offset_delta,
+                 b.producer_id, b.records, b.size) for b in cluster.batches(topic, p)] for p in range(PARTITIONS)]
+    return results, batches, sorted(((i, md[1:] if md else None, exc) for i, md, exc in seen), key=lambda x: x[0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(record_args, min_size=1, max_size=60))
+def test_batches_equal_with_and_without_the_shortcut(cluster: MockCluster, calls: list[dict[str, Any]]) -> None:
+    assert _run(cluster, True, calls) == _run(cluster, False, calls)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(record_args, min_size=1, max_size=40))
+def test_batches_equal_ignoring_keys(cluster: MockCluster, calls: list[dict[str, Any]]) -> None:
+    config = {"partitioner.ignore.keys": True}
+    assert _run(cluster, True, calls, **config) == _run(cluster, False, calls, **config)
+
+
+def test_many_records_take_the_shortcut_and_keep_their_order(
+    cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most records of a long run are added by the C shortcut (it hands back only new and full
+    batches); per-partition order and every offset come out as the Python path gives them."""
+    calls = [{"value": b"v%d" % i, "key": None if i % 3 else b"k%d" % (i % 7), "partition": None,
+              "timestamp_ms": 1_700_000_000_000 + i, "headers": None, "callback": i % 5 == 0} for i in range(3000)]
+    appended = [0]
+    python_append = josef.accumulator.Accumulator.append
+
+    def counting_append(self: josef.accumulator.Accumulator, *args: Any) -> RecordFuture:
+        appended[0] += 1
+        return python_append(self, *args)
+
+    monkeypatch.setattr(josef.accumulator.Accumulator, "append", counting_append)
+    fast = _run(cluster, True, calls)
+    in_python = appended[0]
+    slow = _run(cluster, False, calls)
+    assert appended[0] - in_python == len(calls)  # without the shortcut: every record
+    assert in_python < len(calls) // 10  # with it: about one per batch
+    assert fast == slow
+    assert sum(len(batches) for batches in fast[1]) > 20
+
+
+def test_timestamp_defaults_to_now(cluster: MockCluster) -> None:
+    import time
+
+    with _producer(cluster, True) as producer:
+        before = int(time.time() * 1000)
+        future = producer.send("now", b"x")
+        after = int(time.time() * 1000)
+        producer.flush(10)
+        assert before <= future.result(10).timestamp <= after
+
+
+def test_falls_back_for_what_it_does_not_handle(cluster: MockCluster) -> None:
+    """Records too large, and sends after close(), take the Python path and its errors."""
+    with _producer(cluster, True, **{"max.request.size": 1000}) as producer:
+        error = producer.send("fallback", b"x" * 2000).exception(10)
+        assert isinstance(error, RecordTooLargeError)
+    with pytest.raises(ProducerClosedError):
+        producer.send("fallback", b"x")
+
+
+def test_async_send_takes_the_shortcut_on_the_loop(cluster: MockCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``await AsyncProducer.send()`` queues through try_send on the event loop: no executor hop and
+    no Python send() except for the records that open a batch; offsets come back in order."""
+    import asyncio
+
+    from josef import AsyncProducer
+
+    python_sends = [0]
+    python_send = Producer.send
+
+    def counting_send(self: Producer, *args: Any, **kwargs: Any) -> RecordFuture:
+        python_sends[0] += 1
+        return python_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(Producer, "send", counting_send)
+
+    cluster.create_topic("aio-fast", 2)
+
+    async def main() -> list[RecordMetadata]:
+        async with AsyncProducer(bootstrap_servers=cluster.bootstrap_servers, linger_ms=5) as producer:
+            await producer.partitions_for("aio-fast")
+            pending = [await producer.send("aio-fast", b"v%d" % i, partition=i % 2) for i in range(2000)]
+            return [await p for p in pending]
+
+    results = asyncio.run(main())
+    assert python_sends[0] < 200
+    for partition in (0, 1):
+        offsets = [md.offset for md in results if md.partition == partition]
+        assert offsets == list(range(1000))
+    assert [r.value for r in cluster.records("aio-fast", 1)][:3] == [b"v1", b"v3", b"v5"]
