@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from josef import AsyncProducer
 from josef.errors import RecordTooLargeError
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def test_async_producer_delivers_in_order(kafka: Any) -> None:
@@ -40,3 +46,68 @@ def test_async_producer_delivers_in_order(kafka: Any) -> None:
         assert values == list(range(partition, 10_000, 3))
     offsets = {(m.partition, m.offset) for m in results}
     assert offsets == {(m.partition(), m.offset()) for m in messages if m.value() != b"first"}
+
+
+def test_start_runs_init_transactions_and_stop_closes(kafka: Any) -> None:
+    topic = f"aio-txn-{uuid.uuid4().hex[:10]}"
+    kafka.create_topic(topic, 1)
+
+    async def main() -> None:
+        txn = AsyncProducer(bootstrap_servers=kafka.bootstrap_servers, transactional_id=f"tx-{topic}")
+        async with txn as p, p.transaction():  # would raise IllegalStateError had start() not initialized
+            await p.send(topic, b"committed", headers={"h": "v"})
+        plain = AsyncProducer(bootstrap_servers=kafka.bootstrap_servers)
+        await plain.start()
+        await plain.start()  # again: nothing happens
+        metadata = await plain.send_and_wait(topic, b"plain", partition=0, timestamp_ms=1_700_000_000_000)
+        assert metadata.partition == 0
+        await plain.stop()
+        try:
+            await plain.send(topic, b"late")
+        except Exception as exc:
+            assert type(exc).__name__ == "ProducerClosedError"
+        else:
+            raise AssertionError("send() after stop() must fail")
+
+    asyncio.run(main())
+    messages = kafka.consume_all(topic, expected_count=2, isolation_level="read_committed")
+    assert [(m.value(), m.headers()) for m in messages] == [(b"committed", [("h", b"v")]), (b"plain", None)]
+    assert messages[1].timestamp()[1] == 1_700_000_000_000
+
+
+USER_SCRIPT = """\
+import asyncio
+from josef import AsyncProducer, RecordMetadata
+
+
+async def main() -> RecordMetadata:
+    async with AsyncProducer(bootstrap_servers="127.0.0.1:9092") as producer:
+        pending = await producer.send("orders", b"v", key=b"k", headers=[("trace", b"1")], partition=0)
+        await producer.send("orders", b"v", headers={{"a": "b"}}, timestamp_ms=1, callback=lambda m, e: None)
+        return await pending
+
+
+asyncio.run(main())
+producer = AsyncProducer(bootstrap_servers="127.0.0.1:9092")
+{extra}
+"""
+
+
+def _mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "user_script.py"
+    script.write_text(source)
+    env = {**os.environ, "MYPYPATH": SRC}
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--python-version", "3.10", str(script)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+
+
+def test_send_keywords_are_typed_for_mypy_strict(tmp_path: Path) -> None:
+    good = _mypy(tmp_path, USER_SCRIPT.format(extra=""))
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = _mypy(tmp_path, USER_SCRIPT.format(extra='asyncio.run(producer.send("orders", b"v", partiton=1))'))
+    assert bad.returncode == 1
+    assert 'Unexpected keyword argument "partiton"' in bad.stdout
+    wrong_type = _mypy(tmp_path, USER_SCRIPT.format(extra='asyncio.run(producer.send("orders", b"v", partition="1"))'))
+    assert wrong_type.returncode == 1 and "partition" in wrong_type.stdout

@@ -53,7 +53,11 @@ def test_version_and_help_for_every_command() -> None:
 
     result = josef("--version")
     assert result.returncode == 0
-    assert result.stdout.startswith(f"josef {package.__version__}")
+    assert result.stdout.startswith(f"josef {package.__version__}\nPython ")
+    assert "send path: C accelerator" in result.stdout and "codecs: cramjam " in result.stdout
+    pure = subprocess.run([sys.executable, "-m", "josef", "--version"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": SRC, "JOSEF_NO_SPEEDUPS": "1"})
+    assert "send path: pure Python (JOSEF_NO_SPEEDUPS is set)" in pure.stdout
     for command in ([], ["produce"], ["perf"], ["topics"], ["topics", "create"], ["demo"]):
         result = josef(*command, "--help")
         assert result.returncode == 0, result.stderr
@@ -318,3 +322,87 @@ def test_parse_properties() -> None:
         "empty": "",
         "key=with:escapes": "vé",
     }
+
+
+def test_x_anywhere_on_the_line_and_config_on_every_command(
+    kafka: KafkaEndpoint, new_topic: TopicFactory, tmp_path: Path
+) -> None:
+    topic = new_topic(1)
+    bs = kafka.bootstrap_servers
+    props = tmp_path / "client.properties"
+    props.write_text(f"bootstrap.servers={bs}\nclient.id=from-file\n")
+    result = josef("produce", "-X", "acks=1", topic, "-X", f"bootstrap.servers={bs}", stdin="a\n")
+    assert result.returncode == 0, result.stderr
+    result = josef("-X", "linger.ms=0", "produce", topic, "--producer.config", str(props), stdin="b\n")
+    assert result.returncode == 0, result.stderr
+    assert "mock" not in result.stderr  # the file's bootstrap.servers was used
+    result = josef("produce", topic, "--command-config", str(props), "-X", "acks=all", stdin="c\n")
+    assert result.returncode == 0, result.stderr
+    assert [m.value() for m in kafka.consume_all(topic, expected_count=3)] == [b"a", b"b", b"c"]
+    listed = josef("topics", "list", "--config", str(props))
+    assert listed.returncode == 0 and topic in listed.stdout.splitlines(), listed.stderr
+    listed = josef("topics", "--command-config", str(props), "list")
+    assert listed.returncode == 0 and topic in listed.stdout.splitlines(), listed.stderr
+    result = josef("perf", "--num-records", "10", "--record-size", "10", "--topic", topic, "--config", str(props),
+                   "--no-progress", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "mock" not in result.stderr
+
+
+def test_topics_refuses_without_a_cluster_unless_mock() -> None:
+    result = josef("topics", "create", "orders")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "josef: error: topics needs a cluster: give -b/--bootstrap-servers HOST:PORT (or bootstrap.servers in "
+        "-X/--config); --mock runs it on an embedded mock cluster that is gone when the command ends"
+    ]
+    assert "Created" not in result.stdout
+    result = josef("topics", "create", "orders", "--partitions", "2", "--mock")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Created topic orders." and "embedded mock cluster" in result.stderr
+
+
+def test_misspelled_config_key_gets_a_hint() -> None:
+    result = josef("produce", "t", "-b", "127.0.0.1:9", "-X", "linger.msec=1", stdin="x\n")
+    assert result.returncode == 1
+    assert "linger.msec: unknown configuration key (did you mean linger.ms?)" in result.stderr
+
+
+def test_topics_alter_and_delete_checked_with_java_tools(kafka: KafkaEndpoint, request: pytest.FixtureRequest) -> None:
+    import time
+
+    name = f"cli-alter-{os.getpid()}-{request.node.name[-6:]}"
+    bs = kafka.bootstrap_servers
+
+    def java(*args: str) -> str:
+        out: str = kafka.run_tool("topics", "--bootstrap-server", bs, *args).stdout
+        return out
+
+    def eventually(check: Any, what: str) -> None:  # the broker's metadata follows the controller shortly
+        deadline = time.monotonic() + 30
+        while not check():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.2)
+
+    assert josef("topics", "create", name, "--partitions", "2", "-b", bs).returncode == 0
+    result = josef("topics", "alter", name, "--partitions", "4", "--config", "retention.ms=1234567", "-b", bs)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"Topic {name} now has 4 partitions.",
+                                          f"Updated the configuration of topic {name}."]
+    eventually(lambda: "PartitionCount: 4" in java("--describe", "--topic", name), "4 partitions")
+    eventually(lambda: "retention.ms=1234567" in java("--describe", "--topic", name), "retention.ms set")
+    ours = josef("topics", "describe", name, "-b", bs).stdout.splitlines()[0].split("\t")
+    theirs = java("--describe", "--topic", name).splitlines()[0].split("\t")
+    assert ours[:4] == theirs[:4]  # Topic, TopicId (Kafka's base64 form), PartitionCount, ReplicationFactor
+    result = josef("topics", "alter", name, "--delete-config", "retention.ms", "-b", bs)
+    assert result.returncode == 0, result.stderr
+    eventually(lambda: "retention.ms" not in java("--describe", "--topic", name), "retention.ms removed")
+    nothing = josef("topics", "alter", name, "-b", bs)
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+
+    result = josef("topics", "delete", name, "-b", bs)
+    assert result.returncode == 0 and result.stdout.strip() == f"Deleted topic {name}.", result.stderr
+    eventually(lambda: name not in java("--list").split(), "topic deleted")
+    again = josef("topics", "delete", name, "-b", bs)
+    assert again.returncode == 1 and f"topic '{name}'" in again.stderr and "UnknownTopicOrPartition" in again.stderr
+    assert josef("topics", "delete", name, "--if-exists", "-b", bs).returncode == 0

@@ -94,6 +94,73 @@ def test_secrets_are_hidden_from_repr() -> None:
     assert "[hidden]" in repr(cfg)
 
 
+class EvenPartitioner:
+    """A partitioner class with Java's shape: partition(...) -> int."""
+
+    def partition(self, topic: str, key: bytes | None, value: bytes | None, partitions: int) -> int:
+        return 0
+
+
+def test_partitioner_class_java_names_and_dotted_paths() -> None:
+    base = {"bootstrap.servers": "h:1"}
+    rr = ProducerConfig.from_user(base, partitioner_class="org.apache.kafka.clients.producer.RoundRobinPartitioner")
+    assert rr["partitioner"] == "round_robin" and rr["partitioner.ignore.keys"] is True
+    uniform_sticky = "org.apache.kafka.clients.producer.UniformStickyPartitioner"
+    uniform = ProducerConfig.from_user({**base, "partitioner.class": uniform_sticky})
+    assert uniform["partitioner"] == "sticky" and uniform["partitioner.ignore.keys"] is True
+    dotted = ProducerConfig.from_user({**base, "partitioner.class": "tests.test_config.EvenPartitioner"})
+    assert dotted["partitioner"]("t", None, b"v", 3) == 0
+    assert ProducerConfig.from_user(base, partitioner_class=len)["partitioner"] is len
+    with pytest.raises(ValueError, match="either partitioner or partitioner.class"):
+        ProducerConfig.from_user(base, partitioner="sticky", partitioner_class=len)
+    with pytest.raises(ValueError, match="partitioner.class: cannot load"):
+        ProducerConfig.from_user(base, partitioner_class="tests.test_config.Missing")
+    with pytest.raises(ValueError, match="is not callable"):
+        ProducerConfig.from_user(base, partitioner_class=5)
+
+
+def test_round_robin_partitioner_class_spreads_records() -> None:
+    from josef import Producer
+    from josef.testing import MockCluster
+
+    with MockCluster(topics={"t": 3}) as cluster, Producer(
+        bootstrap_servers=cluster.bootstrap_servers,
+        partitioner_class="org.apache.kafka.clients.producer.RoundRobinPartitioner",
+    ) as producer:
+        partitions = [producer.send("t", b"v", key=b"same").result(10).partition for _ in range(6)]
+    assert sorted(partitions) == [0, 0, 1, 1, 2, 2]
+
+
+def test_network_keys_are_validated() -> None:
+    base = {"bootstrap.servers": "h:1"}
+    config = ProducerConfig.from_user(base)
+    assert config["client.dns.lookup"] == "use_all_dns_ips"
+    assert config["metadata.recovery.strategy"] == "rebootstrap"
+    assert ProducerConfig.from_user(base, client_dns_lookup="resolve_canonical_bootstrap_servers_only")[
+        "client.dns.lookup"
+    ] == "resolve_canonical_bootstrap_servers_only"
+    with pytest.raises(ValueError, match="client.dns.lookup: 'default' is not one of"):
+        ProducerConfig.from_user(base, client_dns_lookup="default")
+    with pytest.raises(ValueError, match="metadata.recovery.strategy"):
+        ProducerConfig.from_user(base, metadata_recovery_strategy="sometimes")
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [("linger.msec", "linger.ms"), ("bootstrap_server", "bootstrap.servers"), ("compresion.type", "compression.type")],
+)
+def test_misspelled_keys_get_a_hint(key: str, hint: str) -> None:
+    with pytest.raises(ValueError, match=rf"{key}: unknown configuration key \(did you mean {hint}\?\)"):
+        ProducerConfig.from_user({"bootstrap.servers": "h:1", key: 1})
+
+
+def test_unrelated_unknown_keys_get_no_hint() -> None:
+    from josef.config import did_you_mean
+
+    assert did_you_mean("frobnicate") is None
+    with pytest.raises(ValueError, match=r"^frobnicate: unknown configuration key$"):
+        ProducerConfig.from_user({"bootstrap.servers": "h:1", "frobnicate": 1})
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -131,7 +198,9 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
     lines = str(error).splitlines()
     assert lines[0] == "6 configuration problems:"
-    assert lines[1:] == [f"  {p.message}" for p in error.problems]
+    assert lines[1:] == [f"  {p}" for p in error.problems]
+    assert error.problems[0].hint == "did you mean linger.ms?"
+    assert lines[1] == "  lingerr.ms: unknown configuration key (did you mean linger.ms?)"
     # A problem can carry a hint (e.g. the key the user probably meant), shown after its message.
     from josef.config import ConfigProblem
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 from josef.version import __version__
 
 # isort: split
+from josef.admin import Admin, AlterConfigOp, ConfigResource, NewTopic
 from josef.aio import AsyncProducer, AsyncRecordFuture
 from josef.errors import KafkaError
 from josef.future import RecordFuture, RecordMetadata
 from josef.partitioner import murmur2, partition_for_key
 from josef.producer import Producer
 from josef.serialization import (
+    BytesSerializer,
+    IntegerSerializer,
+    JsonSerializer,
+    LongSerializer,
+    Serializer,
+    StringSerializer,
     int32_serializer,
     int_serializer,
     json_serializer,
@@ -26,14 +33,24 @@ from josef.transactions import (
 )
 
 __all__ = [
+    "Admin",
+    "AlterConfigOp",
     "AsyncProducer",
     "AsyncRecordFuture",
+    "BytesSerializer",
+    "ConfigResource",
     "ConsumerGroupMetadata",
+    "IntegerSerializer",
+    "JsonSerializer",
     "KafkaError",
+    "LongSerializer",
+    "NewTopic",
     "OffsetAndMetadata",
     "Producer",
     "RecordFuture",
     "RecordMetadata",
+    "Serializer",
+    "StringSerializer",
     "TopicPartition",
     "TransactionAbortRequiredError",
     "TransactionAbortedError",

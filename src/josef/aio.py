@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
 from josef.bulk import SendManyResult
-from josef.future import RecordFuture, RecordMetadata
+from josef.future import DeliveryCallback, RecordFuture, RecordMetadata
 from josef.metrics import Metric
 from josef.producer import Producer
+
+# Headers as send() takes them: (name, value) pairs or a mapping; values bytes, str or None.
+HeadersArg = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | str | None"]] | None
 
 
 class AsyncRecordFuture(tuple):  # type: ignore[type-arg]
@@ -90,10 +93,24 @@ class AsyncProducer:
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self.producer = Producer(config, **kwargs)
+        self._started = False
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    async def start(self) -> None:
+        """Get ready to send (aiokafka's ``start()``): with ``transactional.id``, runs
+        ``init_transactions()``. ``async with`` calls it; calling it again does nothing."""
+        if self._started:
+            return
+        if self.producer.config["transactional.id"] is not None:
+            await self.init_transactions()
+        self._started = True
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """aiokafka's name for :meth:`close`."""
+        await self.close(timeout)
 
     async def send(
         self,
@@ -103,8 +120,8 @@ class AsyncProducer:
         *,
         partition: int | None = None,
         timestamp_ms: int | None = None,
-        headers: Any = None,
-        callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None = None,
+        headers: HeadersArg = None,
+        callback: DeliveryCallback | None = None,
     ) -> AsyncRecordFuture:
         """Queue a record; returns once it is queued. Await the result for its metadata.
 
@@ -155,9 +172,10 @@ class AsyncProducer:
         *,
         partition: int | None = None,
         timestamp_ms: int | None = None,
-        headers: Any = None,
-        callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None = None,
+        headers: HeadersArg = None,
+        callback: DeliveryCallback | None = None,
     ) -> RecordMetadata:
+        """``send()`` and await the record's metadata."""
         pending = await self.send(
             topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
         )
@@ -209,6 +227,11 @@ class AsyncProducer:
         await self._run(self.producer.close, timeout)
 
     async def __aenter__(self) -> AsyncProducer:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(

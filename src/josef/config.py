@@ -9,10 +9,14 @@ one configuration are collected and raised together in one :class:`ConfigError` 
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from josef.interceptors import parse_interceptors
+from josef.serialization import load_object, resolve_serializer
 
 log = logging.getLogger("josef.config")
 
@@ -151,6 +155,31 @@ def _partitioner(key: str, value: Any) -> Any:
     return _choice("sticky", "round_robin", "murmur2_random")(key, value)
 
 
+# partitioner.class: Java's built-in partitioners -> (josef's partitioner, partitioner.ignore.keys).
+# Java's RoundRobinPartitioner cycles through the partitions whatever the key, hence ignore.keys.
+JAVA_PARTITIONERS: dict[str, tuple[str, bool]] = {
+    "org.apache.kafka.clients.producer.RoundRobinPartitioner": ("round_robin", True),
+    "org.apache.kafka.clients.producer.internals.DefaultPartitioner": ("sticky", False),
+    "org.apache.kafka.clients.producer.UniformStickyPartitioner": ("sticky", True),
+}
+
+
+def _partitioner_class(key: str, value: Any) -> Any:
+    """A Java built-in class name (kept as a string, mapped in validation), a dotted path or an
+    object: a callable ``(topic, key, value, partitions) -> int`` or one with that ``partition`` method."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() in JAVA_PARTITIONERS:
+        return value.strip()
+    obj = load_object(value.strip(), key) if isinstance(value, str) else value() if isinstance(value, type) else value
+    method = getattr(obj, "partition", None)
+    if callable(method):
+        return method
+    if not callable(obj):
+        raise ValueError(f"{key}: {obj!r} is not callable and has no partition(topic, key, value, partitions) method")
+    return obj
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     """One thing wrong with a configuration: the key, what is wrong, and optionally a hint
@@ -209,6 +238,12 @@ OPTIONS: dict[str, _Option] = {
     "metadata.max.age.ms": _Option(_int(0), 300000),
     "metadata.max.idle.ms": _Option(_int(5000), 300000),
     "connections.max.idle.ms": _Option(_int(-1), 540000),
+    # Validated here; applied by the network layer when it supports them.
+    "client.dns.lookup": _Option(
+        _choice("use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"), "use_all_dns_ips"
+    ),
+    "metadata.recovery.strategy": _Option(_choice("none", "rebootstrap"), "rebootstrap"),
+    "metadata.recovery.rebootstrap.trigger.ms": _Option(_int(0), 300000),
     "reconnect.backoff.ms": _Option(_int(0), 50),
     "reconnect.backoff.max.ms": _Option(_int(0), 1000),
     "socket.connection.setup.timeout.ms": _Option(_int(0), 10000),
@@ -216,10 +251,12 @@ OPTIONS: dict[str, _Option] = {
     "receive.buffer.bytes": _Option(_int(-1, INT32_MAX), 32768),
     "partitioner": _Option(_partitioner, "sticky"),
     "partitioner.ignore.keys": _Option(_bool, False),
+    "partitioner.class": _Option(_partitioner_class, None),
     "transactional.id": _Option(_opt_str, None),
     "transaction.timeout.ms": _Option(_int(1, INT32_MAX), 60000),
-    "key.serializer": _Option(_callable, None),
-    "value.serializer": _Option(_callable, None),
+    "key.serializer": _Option(resolve_serializer, None),
+    "value.serializer": _Option(resolve_serializer, None),
+    "interceptor.classes": _Option(parse_interceptors, ()),
     # Security (docs/security.md). Checked as a whole by josef.security.settings.
     "security.protocol": _Option(_choice("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"), "plaintext"),
     "ssl.truststore.location": _Option(_opt_str, None),
@@ -344,6 +381,16 @@ class ProducerConfig:
 
         if v["bootstrap.servers"] is None and usable("bootstrap.servers"):
             problem("bootstrap.servers", "required (a list of host:port)")
+        if v["partitioner.class"] is not None and usable("partitioner.class"):
+            chosen = v["partitioner.class"]
+            if "partitioner" in explicit:
+                problem("partitioner.class", "give either partitioner or partitioner.class, not both")
+            elif isinstance(chosen, str):
+                v["partitioner"], ignore_keys = JAVA_PARTITIONERS[chosen]
+                if ignore_keys and "partitioner.ignore.keys" not in explicit:
+                    v["partitioner.ignore.keys"] = True
+            else:
+                v["partitioner"] = chosen
         if not v["client.id"]:
             v["client.id"] = f"josef-producer-{v['transactional.id'] or _next_client_number()}"
         if v["transactional.id"] is not None and "enable.idempotence" not in explicit:
@@ -412,8 +459,14 @@ def _canonical(key: Any, problems: list[ConfigProblem]) -> str | None:
     for alias, name in ALIASES.items():
         if alias.replace(".", "_") == key.replace(".", "_"):
             return name
-    problems.append(ConfigProblem(key, f"{key}: unknown configuration key"))
+    problems.append(ConfigProblem(key, f"{key}: unknown configuration key", did_you_mean(key)))
     return None
+
+
+def did_you_mean(key: str) -> str | None:
+    """"did you mean linger.ms?" for a near miss of a known key, else None."""
+    close = difflib.get_close_matches(key.replace("_", ".").lower(), OPTIONS, n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else None
 
 
 _client_counter = 0

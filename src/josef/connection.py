@@ -109,10 +109,13 @@ class BrokerConnection:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         authenticator_factory: AuthenticatorFactory | None = None,
+        address_index: int = 0,
     ) -> None:
         self.node_id = node_id
         self.host = host
         self.port = port
+        # Which of the host's addresses to try (client.dns.lookup=use_all_dns_ips: the next one after a failure).
+        self.address_index = address_index
         self.client_id = client_id
         self.max_in_flight = max_in_flight
         self._send_buffer = send_buffer
@@ -174,7 +177,7 @@ class BrokerConnection:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         try:
             infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)
-            family, _, _, _, address = infos[0]
+            family, _, _, _, address = infos[self.address_index % len(infos)]
         except OSError as exc:
             raise KafkaConnectionError(f"cannot resolve host name {self.host!r} (DNS): {exc}") from exc
         sock = socket.socket(family, socket.SOCK_STREAM)

@@ -90,6 +90,8 @@ class NetworkSettings:
     ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
     authenticator_factory: AuthenticatorFactory | None = None
+    dns_lookup: str = "use_all_dns_ips"  # client.dns.lookup
+    rebootstrap: bool = True  # metadata.recovery.strategy=rebootstrap
 
     @classmethod
     def from_config(cls, config: ProducerConfig) -> NetworkSettings:
@@ -102,9 +104,27 @@ class NetworkSettings:
             setup_timeout=config["socket.connection.setup.timeout.ms"] / 1000,
             idle_timeout=config["connections.max.idle.ms"] / 1000,
             reconnect_backoff=Backoff(config["reconnect.backoff.ms"], config["reconnect.backoff.max.ms"]),
+            dns_lookup=config["client.dns.lookup"],
+            rebootstrap=config["metadata.recovery.strategy"] == "rebootstrap",
             ssl_context=config.security.ssl_context,
             authenticator_factory=config.security.authenticator_factory(),
         )
+
+
+def canonical_bootstrap(servers: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """client.dns.lookup=resolve_canonical_bootstrap_servers_only: each bootstrap host becomes the
+    canonical names of its addresses (as Java does, for Kerberos); a host that does not resolve stays."""
+    out: list[tuple[str, int]] = []
+    for host, port in servers:
+        try:
+            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError:
+            infos = []
+        names = [socket.getfqdn(str(info[4][0])) for info in infos] or [host]
+        for name in names:
+            if (name, port) not in out:
+                out.append((name, port))
+    return out
 
 
 class NetworkClient:
@@ -120,6 +140,8 @@ class NetworkClient:
         node_stats: Callable[[int], NodeStats] | None = None,
     ) -> None:
         self.settings = settings
+        if settings.dns_lookup == "resolve_canonical_bootstrap_servers_only":
+            bootstrap = canonical_bootstrap(bootstrap)
         self._bootstrap = {-i - 1: address for i, address in enumerate(bootstrap)}
         self._brokers: dict[int, tuple[str, int]] = {}
         self._learned: dict[int, tuple[str, int]] = {}  # coordinators not (yet) in metadata
@@ -210,7 +232,9 @@ class NetworkClient:
         if any(conn.state != CLOSED for conn in self.conns.values()):
             return None  # one is on its way
         candidates = list(self._brokers)
-        if not candidates or self._unanswered_connects >= 2 * max(len(candidates), 1):
+        if not candidates or (
+            self.settings.rebootstrap and self._unanswered_connects >= 2 * max(len(candidates), 1)
+        ):
             candidates += list(self._bootstrap)
         random.shuffle(candidates)
         for node in candidates:
@@ -233,6 +257,8 @@ class NetworkClient:
             send_buffer=s.send_buffer, receive_buffer=s.receive_buffer,
             ssl_context=s.ssl_context, server_hostname=s.server_hostname,
             authenticator_factory=s.authenticator_factory,
+            # every address of the host in turn, one per failed attempt (client.dns.lookup=use_all_dns_ips)
+            address_index=self._reconnect_attempts.get(node, 0),
         )
         conn.on_ready = self._connection_ready
         conn.on_close = self._connection_closed

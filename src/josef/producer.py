@@ -31,6 +31,7 @@ from josef.errors import (
     ProducerForkedError,
     RecordTooLargeError,
     SenderStoppedError,
+    SerializationError,
 )
 from josef.future import (
     SENDER_THREADS,
@@ -41,12 +42,13 @@ from josef.future import (
     on_sender_thread,
     refuse_on_sender,
 )
+from josef.interceptors import Interceptors
 from josef.metadata import ClusterMetadata, TopicInfo
 from josef.metrics import Metric, find
 from josef.partitioner import RoundRobin, murmur2
 from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
 from josef.sender import Sender
-from josef.serialization import normalize_headers, to_bytes
+from josef.serialization import Headers, normalize_headers, split_serializer, to_bytes
 from josef.transactions import (
     TransactionAbortRequiredError,
     TransactionManager,
@@ -94,8 +96,17 @@ class Producer:
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self.config = ProducerConfig.from_user(config, **kwargs)
         cfg = self.config
-        self._key_serializer: Callable[[Any], bytes | None] = cfg["key.serializer"] or to_bytes
-        self._value_serializer: Callable[[Any], bytes | None] = cfg["value.serializer"] or to_bytes
+        key_plain, self._key_in_context = split_serializer(cfg["key.serializer"])
+        value_plain, self._value_in_context = split_serializer(cfg["value.serializer"])
+        # Serializers that need the topic and headers run first, in _serialize_in_context; their
+        # bytes then take the default path below.
+        self._serialize_in_context = (
+            self._serialize_with_context if self._key_in_context or self._value_in_context else None
+        )
+        interceptors = cfg["interceptor.classes"]
+        self._interceptors = Interceptors(interceptors, cfg.values) if interceptors else None
+        self._key_serializer: Callable[[Any], bytes | None] = key_plain or to_bytes
+        self._value_serializer: Callable[[Any], bytes | None] = value_plain or to_bytes
         self._key_is_default = self._key_serializer is to_bytes
         self._value_is_default = self._value_serializer is to_bytes
         self._max_block = cfg["max.block.ms"] / 1000
@@ -134,10 +145,10 @@ class Producer:
         self.try_send: Callable[..., RecordFuture | None] | None = None
         """Queue a record now if that takes neither a wait nor Python-level work, else return None (then
         call :meth:`send`): ``try_send(topic, value, key, partition, timestamp_ms, headers, callback)``,
-        every argument positional. None when the C accelerator is missing, a serializer or partitioner is
-        configured, or the producer is closed. :class:`~josef.aio.AsyncProducer` uses it."""
+        every argument positional. None when the C accelerator is missing, a serializer, partitioner or
+        interceptor is configured, or the producer is closed. :class:`~josef.aio.AsyncProducer` uses it."""
         if speedups.module is not None and self._choose_partition is None and self._key_is_default \
-                and self._value_is_default:
+                and self._value_is_default and self._interceptors is None and self._serialize_in_context is None:
             acc, acquire, release, open_batches, sticky = self._accumulator.send_fast_parts()
             self.try_send = functools.partial(speedups.module.send_fast, (
                 self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn, self._max_payload,
@@ -189,6 +200,14 @@ class Producer:
             raise self._unusable("send")
         if self._txn is not None:
             self._txn.check_send()
+        if self._interceptors is not None:  # interceptor.classes: they may change the record
+            if callback is not None and not callable(callback):
+                check_callback(callback)  # before the interceptors wrap it
+            topic, value, key, partition, timestamp_ms, headers, callback = self._interceptors.on_send(
+                topic, value, key, partition, timestamp_ms, headers, callback
+            )
+        if self._serialize_in_context is not None:
+            key, value, headers = self._serialize_in_context(topic, key, value, headers)
         # Everything the wire cannot carry is refused here, before any wait: nothing invalid
         # may reach the sender thread (see josef.validation).
         if timestamp_ms is None:
@@ -261,6 +280,15 @@ class Producer:
             value_size,
             callback,
         )
+
+    def _serialize_with_context(self, topic: str, key: Any, value: Any, headers: Any) -> tuple[Any, Any, Headers]:
+        """Run the serializers that take ``(topic, headers, data)``; they may add headers."""
+        record_headers: Headers = list(headers.items() if isinstance(headers, dict) else headers or ())
+        if self._key_in_context is not None and key is not None:
+            key = self._key_in_context(topic, record_headers, key)
+        if self._value_in_context is not None and value is not None:
+            value = self._value_in_context(topic, record_headers, value)
+        return key, value, record_headers
 
     def _topic_info(self, topic: str) -> TopicInfo:
         """A topic's partitions, waiting up to ``max.block.ms`` for its metadata, except on the
@@ -379,6 +407,9 @@ class Producer:
             raise self._unusable("send_many")
         if self._txn is not None:
             self._txn.check_send()
+        if self._interceptors is not None or self._serialize_in_context is not None:
+            return self._send_many_each(topic, values, keys, headers, partition, timestamps, callback,
+                                        per_record_futures)
         value_list = as_column(values, "values")
         count = len(value_list)
         key_list = None if keys is None else per_record(as_column(keys, "keys"), count, "keys")
@@ -438,6 +469,55 @@ class Producer:
             return futures
         appended = iter(futures)
         return [failed[i] if i in failed else next(appended) for i in range(count)]
+
+    def _send_many_each(
+        self, topic: str, values: Any, keys: Any, headers: Any, partition: int | None, timestamps: Any,
+        callback: DeliveryCallback | None, per_record_futures: bool,
+    ) -> Future[SendManyResult] | list[RecordFuture]:
+        """send_many() one send() at a time, so that interceptors and serializers that take
+        (topic, headers, data) see every record; a bad record fails alone, as in send_many()."""
+        value_list = as_column(values, "values")
+        count = len(value_list)
+        key_list = None if keys is None else per_record(as_column(keys, "keys"), count, "keys")
+        header_list = None
+        if headers is not None and not isinstance(headers, Mapping):
+            header_list = per_record(as_column(headers, "headers"), count, "headers")
+        ts_list = None
+        if timestamps is not None and type(timestamps) is not int:
+            ts_list = per_record(as_column(timestamps, "timestamps"), count, "timestamps")
+        futures: list[RecordFuture] = []
+        for i, value in enumerate(value_list):
+            try:
+                futures.append(self.send(
+                    topic, value, None if key_list is None else key_list[i], partition=partition,
+                    timestamp_ms=timestamps if ts_list is None else ts_list[i],
+                    headers=headers if header_list is None else header_list[i], callback=callback,
+                ))
+            except (SerializationError, ValueError) as exc:
+                futures.append(failed_future(topic, partition, exc, callback))
+        if per_record_futures:
+            return futures
+        outcome: Future[SendManyResult] = Future()
+        remaining = [count]
+        lock = threading.Lock()
+
+        def resolved(_future: RecordFuture) -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                errors: list[tuple[int, BaseException]] = []
+                for i, future in enumerate(futures):
+                    error = future.exception(0)
+                    if error is not None:
+                        errors.append((i, error))
+                outcome.set_result(SendManyResult(topic, count, errors))
+
+        if not futures:
+            outcome.set_result(SendManyResult(topic, 0))
+        for future in futures:
+            future.add_done_callback(resolved)
+        return outcome
 
     def _prepare_each(
         self,
@@ -751,6 +831,8 @@ class Producer:
         thread.join(None if timeout is None else max(started + timeout - time.monotonic(), 0.0) + _CLOSE_GRACE)
         if thread.is_alive() and timeout is not None:
             log.warning("josef sender thread did not stop within close(%s); returning anyway", timeout)
+        elif self._interceptors is not None:  # after the last acknowledgement, as in Java
+            self._interceptors.close()
 
     # -- process events (see josef.lifecycle) ---------------------------------------------------
 

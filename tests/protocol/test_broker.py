@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from josef.errors import UnknownBrokerError, error_for_code
+from josef.errors import ErrorCode, UnknownBrokerError, error_for_code
 from josef.protocol import (
     CLIENT_VERSIONS,
     ApiKey,
@@ -153,6 +153,45 @@ def test_create_topics_every_version(conn: Connection, broker_versions: dict[int
             assert result["num_partitions"] == 1 and result["configs"]
         if version >= 7:
             assert result["topic_id"].int != 0
+
+
+def test_admin_apis_every_version(conn: Connection, broker_versions: dict[int, tuple[int, int]]) -> None:
+    """CreatePartitions, IncrementalAlterConfigs, DescribeConfigs and DeleteTopics, each at every version."""
+    for version in _versions(broker_versions, ApiKey.CREATE_PARTITIONS):
+        name = f"proto-cp-{version}-{uuid.uuid4().hex[:6]}"
+        conn.call(ApiKey.CREATE_TOPICS, 7, {"topics": [{"name": name, "num_partitions": 1, "replication_factor": -1}]})
+        body = conn.call(ApiKey.CREATE_PARTITIONS, version, {
+            "topics": [{"name": name, "count": 3, "assignments": None}], "timeout_ms": 30000, "validate_only": False,
+        })
+        assert [(r["name"], r["error_code"]) for r in body["results"]] == [(name, 0)]
+        for alter_version in _versions(broker_versions, ApiKey.INCREMENTAL_ALTER_CONFIGS):
+            value = str(60000 + alter_version)
+            resource = {"resource_type": 2, "resource_name": name,
+                        "configs": [{"name": "retention.ms", "config_operation": 0, "value": value}]}
+            body = conn.call(ApiKey.INCREMENTAL_ALTER_CONFIGS, alter_version, {"resources": [resource]})
+            assert [(r["resource_name"], r["error_code"]) for r in body["responses"]] == [(name, 0)]
+            request = {"resources": [{"resource_type": 2, "resource_name": name,
+                                      "configuration_keys": ["retention.ms"]}],
+                       "include_synonyms": True, "include_documentation": True}
+            deadline = time.monotonic() + 30  # the change reaches the broker through the metadata log
+            while conn.call(ApiKey.DESCRIBE_CONFIGS, 4, request)["results"][0]["configs"][0]["value"] != value:
+                assert time.monotonic() < deadline, f"retention.ms={value} never showed"
+                time.sleep(0.05)
+            for describe_version in _versions(broker_versions, ApiKey.DESCRIBE_CONFIGS):
+                body = conn.call(ApiKey.DESCRIBE_CONFIGS, describe_version, request)
+                (result,) = body["results"]
+                assert result["error_code"] == 0
+                assert [(c["name"], c["value"], c["config_source"]) for c in result["configs"]] == [
+                    ("retention.ms", value, 1)  # 1: a dynamic topic config
+                ]
+        for delete_version in _versions(broker_versions, ApiKey.DELETE_TOPICS):
+            missing = f"proto-missing-{uuid.uuid4().hex[:6]}"
+            request = {"topics": [{"name": missing}]} if delete_version >= 6 else {"topic_names": [missing]}
+            body = conn.call(ApiKey.DELETE_TOPICS, delete_version, {**request, "timeout_ms": 30000})
+            unknown = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            assert [(r["name"], r["error_code"]) for r in body["responses"]] == [(missing, unknown)]
+        body = conn.call(ApiKey.DELETE_TOPICS, 6, {"topics": [{"name": name}], "timeout_ms": 30000})
+        assert [(r["name"], r["error_code"]) for r in body["responses"]] == [(name, 0)]
 
 
 def test_produce_list_offsets_fetch_every_version(

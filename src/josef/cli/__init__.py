@@ -20,7 +20,7 @@ from typing import Any
 
 import josef
 from josef import speedups
-from josef.cli.common import describe, note, parse_properties
+from josef.cli.common import UsageError, describe, note, parse_properties
 from josef.cli.demo import cmd_demo
 from josef.cli.mock import add_mock_command
 from josef.cli.perf import cmd_perf
@@ -90,6 +90,13 @@ examples:
   josef topics -b localhost:9092 list
   josef topics -b localhost:9092 create orders --partitions 6 --replication-factor 3 --config retention.ms=86400000
   josef topics -b localhost:9092 describe orders
+  josef topics -b localhost:9092 alter orders --partitions 12 --config retention.ms=3600000
+  josef topics -b localhost:9092 alter orders --delete-config retention.ms
+  josef topics -b localhost:9092 delete orders
+  josef topics --mock create orders                # on an embedded mock cluster, gone when the command ends
+
+topics needs -b/--bootstrap-servers (or bootstrap.servers in -X/--config): without it, it refuses
+unless --mock is given.
 """
 
 
@@ -109,15 +116,20 @@ def _common(parser: argparse.ArgumentParser, producer_flags: bool = True, admin:
     group.add_argument("-b", "--bootstrap-servers", "--bootstrap-server", dest="bootstrap_servers", metavar="HOSTS",
                        default=default,
                        help="host:port[,host:port...] of the cluster (default: an embedded mock cluster)")
-    group.add_argument("-X", "--property", "--producer-props", "--command-property", dest="props", metavar="KEY=VALUE",
-                       action="extend", nargs="+", default=default,
-                       help="any producer configuration, by its Java name (repeatable: -X acks=1 -X linger.ms=10)")
-    # kafka-topics takes --config for topic settings and --command-config for the client's.
-    names = ["--command-config"]
-    if not admin:
-        names = ["--config", "--producer.config", "--producer-config", *names]
-    group.add_argument(*names, dest="config_files", metavar="FILE", action="append", default=default,
-                       help="a Java .properties file of client configuration")
+    # One value each, so that `-X acks=1 TOPIC` leaves TOPIC alone; --producer-props takes several, as in
+    # kafka-producer-perf-test.
+    group.add_argument("-X", "--property", "--command-property", dest="props", metavar="KEY=VALUE",
+                       action="append", default=default,
+                       help="any client configuration, by its Java name (repeatable: -X acks=1 -X linger.ms=10)")
+    group.add_argument("--producer-props", dest="props", metavar="KEY=VALUE", action="extend", nargs="+",
+                       default=default, help="several KEY=VALUE settings at once (kafka-producer-perf-test's flag)")
+    group.add_argument("--config", "--command-config", "--producer.config", "--producer-config", dest="config_files",
+                       metavar="FILE", action="append", default=default,
+                       help="a Java .properties file of client configuration"
+                       + ("; KEY=VALUE (not a file) is a topic setting, as in kafka-topics" if admin else ""))
+    if admin:
+        group.add_argument("--mock", action="store_true", default=argparse.SUPPRESS if inner else False,
+                           help="run against an embedded mock cluster (gone when the command ends) instead of -b")
     group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show josef's logs and full tracebacks")
     if producer_flags:
@@ -133,15 +145,42 @@ def _common(parser: argparse.ArgumentParser, producer_flags: bool = True, admin:
                            help="transactional.id: the whole run is sent in transactions")
 
 
+def version_text() -> str:
+    """josef's version, the Python running it, the send path in use, and the libraries doing the work."""
+    import platform
+    import zlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    def dist(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    path = speedups.DESCRIPTION
+    return "\n".join([
+        f"josef {josef.__version__}",
+        f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.platform})",
+        f"send path: {path}",
+        f"codecs: cramjam {dist('cramjam')} (snappy, lz4, zstd), zlib {zlib.ZLIB_RUNTIME_VERSION} (gzip), "
+        f"crc32c {dist('crc32c')}",
+    ])
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="josef", formatter_class=fmt, epilog=MAIN_EPILOG,
         description="josef: a Kafka producer for Python, and its command line tools.",
     )
-    parser.add_argument("--version", action="version",
-                        version=f"josef {josef.__version__} (Python {sys.version.split()[0]}; {speedups.DESCRIPTION})")
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--debug", action="store_true", help="show josef's logs and full tracebacks")
+    # The connection options also work before the command (`josef -X acks=1 produce t`); the command's own win.
+    parser.add_argument("-b", "--bootstrap-servers", dest="global_bootstrap", metavar="HOSTS", help=argparse.SUPPRESS)
+    parser.add_argument("-X", "--property", dest="global_props", action="append", metavar="KEY=VALUE",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--config", "--command-config", "--producer.config", dest="global_config_files",
+                        action="append", metavar="FILE", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     produce = sub.add_parser("produce", formatter_class=fmt, epilog=PRODUCE_EPILOG,
@@ -191,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     perf.set_defaults(func=cmd_perf)
 
     topics = sub.add_parser("topics", formatter_class=fmt, epilog=TOPICS_EPILOG,
-                            help="list, create and describe topics", description="List, create and describe topics.")
+                            help="list, create, describe, alter and delete topics",
+                            description="List, create, describe, alter and delete topics (through josef.Admin).")
     tsub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
     tlist = tsub.add_parser("list", formatter_class=fmt, epilog=TOPICS_EPILOG, help="topic names, one per line")
     tlist.add_argument("--all", action="store_true", help="include internal topics")
@@ -199,15 +239,26 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("topics", nargs="+", metavar="TOPIC")
     tcreate.add_argument("--partitions", type=int, default=-1, metavar="N", help="(default: the broker's)")
     tcreate.add_argument("--replication-factor", type=int, default=-1, metavar="N", help="(default: the broker's)")
-    tcreate.add_argument("--config", dest="topic_config", action="append", metavar="KEY=VALUE",
-                         help="a topic configuration (repeatable)")
+    tcreate.add_argument("--topic-config", dest="topic_config", action="append", metavar="KEY=VALUE",
+                         help="a topic configuration (repeatable; --config KEY=VALUE works too)")
     tcreate.add_argument("--if-not-exists", action="store_true", help="no error if the topic exists")
     tdescribe = tsub.add_parser("describe", formatter_class=fmt, epilog=TOPICS_EPILOG,
                                 help="partitions, leaders, replicas and ISR")
     tdescribe.add_argument("topics", nargs="*", metavar="TOPIC", help="(default: all topics)")
     tdescribe.add_argument("--all", action="store_true", help="include internal topics")
+    talter = tsub.add_parser("alter", formatter_class=fmt, epilog=TOPICS_EPILOG,
+                             help="add partitions, set or delete topic configurations")
+    talter.add_argument("topics", nargs="+", metavar="TOPIC")
+    talter.add_argument("--partitions", type=int, metavar="N", help="the new (larger) number of partitions")
+    talter.add_argument("--topic-config", dest="topic_config", action="append", metavar="KEY=VALUE",
+                        help="set a topic configuration (repeatable; --config KEY=VALUE works too)")
+    talter.add_argument("--delete-config", action="append", metavar="KEY",
+                        help="remove a topic configuration, back to the broker's default (repeatable)")
+    tdelete = tsub.add_parser("delete", formatter_class=fmt, epilog=TOPICS_EPILOG, help="delete topics")
+    tdelete.add_argument("topics", nargs="+", metavar="TOPIC")
+    tdelete.add_argument("--if-exists", action="store_true", help="no error if a topic does not exist")
     _common(topics, producer_flags=False, admin=True)
-    for p in (tlist, tcreate, tdescribe):
+    for p in (tlist, tcreate, tdescribe, talter, tdelete):
         _common(p, producer_flags=False, admin=True, inner=True)
         p.set_defaults(func=cmd_topics)
 
@@ -247,4 +298,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         note(f"error: {describe(exc)}")
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1

@@ -22,6 +22,10 @@ class CliError(Exception):
     """An error the CLI reports as one line (exit code 1)."""
 
 
+class UsageError(CliError):
+    """A command line that cannot work as given (exit code 2, as argparse's own errors)."""
+
+
 def describe(exc: BaseException) -> str:
     """One line for an exception: its class when that says something, and its message."""
     text = " ".join(str(exc).split())
@@ -118,13 +122,14 @@ def producer_config(args: argparse.Namespace) -> dict[str, Any]:
     """The producer configuration from the command line, lowest precedence first: ``--config`` files,
     ``-X``/``--producer-props``, the named flags (``--acks``, ``--compression``...), ``-b``."""
     config: dict[str, Any] = {}
-    for path in getattr(args, "config_files", None) or []:
+    files = [*(getattr(args, "global_config_files", None) or []), *(getattr(args, "config_files", None) or [])]
+    for path in files:
         try:
             with open(path, encoding="utf-8") as f:
                 config.update(parse_properties(f.read(), path))
         except OSError as exc:
             raise CliError(f"--config {path}: {exc.strerror or exc}") from None
-    for item in getattr(args, "props", None) or []:
+    for item in [*(getattr(args, "global_props", None) or []), *(getattr(args, "props", None) or [])]:
         key, value = split_kv(item, "-X")
         config[key] = value
     for key in _IGNORED_KEYS:
@@ -137,7 +142,7 @@ def producer_config(args: argparse.Namespace) -> dict[str, Any]:
         "batch.size": getattr(args, "batch_size", None),
         "enable.idempotence": getattr(args, "idempotence", None),
         "transactional.id": getattr(args, "transactional_id", None),
-        "bootstrap.servers": getattr(args, "bootstrap_servers", None),
+        "bootstrap.servers": getattr(args, "bootstrap_servers", None) or getattr(args, "global_bootstrap", None),
     }
     config.update({k: v for k, v in named.items() if v is not None})
     # Check it now, so that a typo is reported before anything starts.

@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 import josef
+from josef.admin import Admin, NewTopic
 from josef.cli.common import CliError, call, cluster, open_producer, producer_config
-from josef.cli.topics import Admin
-from josef.errors import ErrorCode, error_for_code
+from josef.errors import TopicAlreadyExistsError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -58,11 +58,11 @@ class Demo:
             self.mock.create_topic(name, partitions)
         else:
             if self.admin is None:
-                self.admin = Admin(self.config["bootstrap.servers"])
-            result = self.admin.create_topics([{"name": name, "num_partitions": partitions,
-                                                "replication_factor": -1, "assignments": [], "configs": []}])
-            if result[0]["error_code"] not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
-                raise error_for_code(result[0]["error_code"], result[0]["error_message"])
+                self.admin = Admin(self.config)
+            try:
+                self.admin.create_topics([NewTopic(name, partitions)])[name].result(60)
+            except TopicAlreadyExistsError:
+                pass
         return name
 
     def producer(self, **overrides: Any) -> josef.Producer:

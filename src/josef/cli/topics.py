@@ -1,154 +1,119 @@
-"""``josef topics``: list, create and describe, with a small blocking admin client."""
+"""``josef topics``: list, create, describe, alter and delete topics, through :class:`josef.Admin`."""
 
 from __future__ import annotations
 
 import argparse
-import socket
-import struct
-from collections.abc import Mapping
-from typing import Any, cast
+import base64
+import os
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
-from josef.cli.common import CliError, cluster, describe, note, producer_config, split_kv
-from josef.errors import ErrorCode, error_for_code
-from josef.protocol.types import (
-    ApiVersionsResponse,
-    CreateTopicsRequest,
-    CreateTopicsRequestTopics,
-    CreateTopicsRequestTopicsConfigs,
-    CreateTopicsResponse,
-    CreateTopicsResponseTopics,
-    MetadataRequest,
-    MetadataResponse,
-)
+from josef.admin import Admin, AlterConfigOp, ConfigResource, NewTopic
+from josef.cli.common import CliError, UsageError, cluster, describe, note, producer_config, split_kv
+from josef.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+TIMEOUT = 60.0
 
 
-class Admin:
-    """One blocking connection to a broker, for the ``topics`` commands."""
-
-    def __init__(self, bootstrap: str, timeout: float = 15.0) -> None:
-        from josef.protocol import ApiKey, negotiate_version
-
-        self.timeout = timeout
-        self.correlation = 0
-        self.sock: socket.socket | None = None
-        errors = []
-        for server in bootstrap.split(","):
-            host, _, port = server.strip().rpartition(":")
-            try:
-                self.sock = socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout)
-                break
-            except (OSError, ValueError) as exc:
-                errors.append(f"{server.strip()}: {exc}")
-        if self.sock is None:
-            raise CliError("cannot connect to any bootstrap server: " + "; ".join(errors))
-        response = cast(ApiVersionsResponse, self.request(ApiKey.API_VERSIONS, 0, {}))
-        if response["error_code"]:
-            raise error_for_code(response["error_code"])
-        self.versions: dict[int, int] = {}
-        for entry in response["api_keys"]:
-            version = negotiate_version(entry["api_key"], entry["min_version"], entry["max_version"])
-            if version is not None:
-                self.versions[entry["api_key"]] = version
-
-    def request(self, api_key: int, version: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Send one request and return the decoded response (callers cast it to the response's TypedDict)."""
-        from josef.protocol import decode_response, encode_request
-
-        assert self.sock is not None
-        self.correlation += 1
-        self.sock.sendall(encode_request(api_key, version, self.correlation, "josef-cli", body))
-        size = struct.unpack(">i", self._read(4))[0]
-        _, response = decode_response(api_key, version, self._read(size))
-        return response
-
-    def version(self, api_key: int) -> int:
-        from josef.protocol import ApiKey
-
-        if api_key not in self.versions:
-            raise CliError(f"the broker does not support a {ApiKey(api_key).name} version josef speaks")
-        return self.versions[api_key]
-
-    def _read(self, n: int) -> bytes:
-        assert self.sock is not None
-        chunks = bytearray()
-        while len(chunks) < n:
-            data = self.sock.recv(n - len(chunks))
-            if not data:
-                raise CliError("the broker closed the connection")
-            chunks += data
-        return bytes(chunks)
-
-    def metadata(self, topics: list[str] | None) -> MetadataResponse:
-        from josef.protocol import ApiKey
-
-        body: MetadataRequest = {
-            "topics": None if topics is None else [{"name": t} for t in topics],
-            "allow_auto_topic_creation": False,
-        }
-        return cast(MetadataResponse, self.request(ApiKey.METADATA, self.version(ApiKey.METADATA), body))
-
-    def create_topics(self, specs: list[CreateTopicsRequestTopics]) -> list[CreateTopicsResponseTopics]:
-        from josef.protocol import ApiKey
-
-        body: CreateTopicsRequest = {"topics": specs, "timeout_ms": int(self.timeout * 1000), "validate_only": False}
-        response = self.request(ApiKey.CREATE_TOPICS, self.version(ApiKey.CREATE_TOPICS), body)
-        return cast(CreateTopicsResponse, response)["topics"]
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
+def _split_config_flags(args: argparse.Namespace) -> None:
+    """kafka-topics' ``--config KEY=VALUE`` (a topic setting) next to josef's ``--config FILE``."""
+    files: list[str] = []
+    settings: list[str] = []
+    for item in getattr(args, "config_files", None) or []:
+        (settings if "=" in item and not os.path.isfile(item) else files).append(item)
+    args.config_files = files
+    if settings:
+        if getattr(args, "topics_command", None) not in ("create", "alter"):
+            raise CliError(f"--config {settings[0]}: topic settings go with 'topics create' or 'topics alter'; "
+                           "--config names a file")
+        args.topic_config = [*settings, *(getattr(args, "topic_config", None) or [])]
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
+    _split_config_flags(args)
     config = producer_config(args)
+    if not config.get("bootstrap.servers") and not getattr(args, "mock", False):
+        raise UsageError(
+            "topics needs a cluster: give -b/--bootstrap-servers HOST:PORT (or bootstrap.servers in -X/--config); "
+            "--mock runs it on an embedded mock cluster that is gone when the command ends"
+        )
     with cluster(config):
-        admin = Admin(config["bootstrap.servers"])
+        admin = Admin(config)
         try:
-            if args.topics_command == "list":
-                response = admin.metadata(None)
-                for topic in sorted(response["topics"], key=lambda t: t["name"] or ""):
-                    if args.all or not topic["is_internal"]:
-                        print(topic["name"])
-            elif args.topics_command == "create":
-                pairs = [split_kv(c, "--config") for c in args.topic_config or []]
-                configs: list[CreateTopicsRequestTopicsConfigs] = [{"name": k, "value": v} for k, v in pairs]
-                specs: list[CreateTopicsRequestTopics] = [
-                    {"name": name, "num_partitions": args.partitions, "replication_factor": args.replication_factor,
-                     "assignments": [], "configs": configs}
-                    for name in args.topics
-                ]
-                failed = 0
-                for created in admin.create_topics(specs):
-                    code = created["error_code"]
-                    if code == ErrorCode.TOPIC_ALREADY_EXISTS and args.if_not_exists:
-                        continue
-                    if code:
-                        failed += 1
-                        error = error_for_code(code, created["error_message"])
-                        note(f"error: topic {created['name']!r}: {describe(error)}")
-                    else:
-                        print(f"Created topic {created['name']}.")
-                return 1 if failed else 0
-            else:
-                response = admin.metadata(args.topics or None)
-                missing = 0
-                for topic in sorted(response["topics"], key=lambda t: t["name"] or ""):
-                    if topic["error_code"]:
-                        missing += 1
-                        note(f"error: topic {topic['name']!r}: {describe(error_for_code(topic['error_code']))}")
-                        continue
-                    if not args.topics and topic["is_internal"] and not args.all:
-                        continue
-                    partitions = sorted(topic["partitions"], key=lambda p: p["partition_index"])
-                    rf = len(partitions[0]["replica_nodes"]) if partitions else 0
-                    topic_id = topic.get("topic_id")
-                    print(f"Topic: {topic['name']}\tTopicId: {topic_id}\tPartitionCount: {len(partitions)}\t"
-                          f"ReplicationFactor: {rf}")
-                    for p in partitions:
-                        print(f"\tTopic: {topic['name']}\tPartition: {p['partition_index']}\tLeader: {p['leader_id']}"
-                              f"\tReplicas: {','.join(map(str, p['replica_nodes']))}"
-                              f"\tIsr: {','.join(map(str, p['isr_nodes']))}")
-                return 1 if missing else 0
+            return ACTIONS[args.topics_command](admin, args)
         finally:
-            admin.close()
+            admin.close(5)
+
+
+def _each(futures: dict[str, Future[Any]], done: Callable[[str, Any], None],
+          tolerate: type[BaseException] | None = None) -> int:
+    """Wait for each topic's future in name order; errors are one line each. Returns how many failed."""
+    failed = 0
+    for name in sorted(futures):
+        try:
+            done(name, futures[name].result(TIMEOUT))
+        except Exception as exc:
+            if tolerate is not None and isinstance(exc, tolerate):
+                continue
+            failed += 1
+            note(f"error: {describe(exc)}")
+    return failed
+
+
+def _list(admin: Admin, args: argparse.Namespace) -> int:
+    for name in admin.list_topics(include_internal=args.all).result(TIMEOUT):
+        print(name)
     return 0
+
+
+def _create(admin: Admin, args: argparse.Namespace) -> int:
+    configs = dict(split_kv(c, "--config") for c in args.topic_config or [])
+    futures = admin.create_topics(NewTopic(name, args.partitions, args.replication_factor, configs)
+                                  for name in args.topics)
+    tolerate = TopicAlreadyExistsError if args.if_not_exists else None
+    return 1 if _each(futures, lambda name, _: print(f"Created topic {name}."), tolerate) else 0
+
+
+def _describe(admin: Admin, args: argparse.Namespace) -> int:
+    names = args.topics or admin.list_topics(include_internal=args.all).result(TIMEOUT)
+
+    def show(name: str, topic: Any) -> None:
+        rf = len(topic.partitions[0].replicas) if topic.partitions else 0
+        topic_id = base64.urlsafe_b64encode(topic.topic_id.bytes).rstrip(b"=").decode() if topic.topic_id else None
+        print(f"Topic: {name}\tTopicId: {topic_id}\tPartitionCount: {len(topic.partitions)}\t"
+              f"ReplicationFactor: {rf}")
+        for p in topic.partitions:
+            print(f"\tTopic: {name}\tPartition: {p.partition}\tLeader: {p.leader}"
+                  f"\tReplicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}")
+
+    return 1 if _each(admin.describe_topics(names), show) else 0
+
+
+def _alter(admin: Admin, args: argparse.Namespace) -> int:
+    ops = [AlterConfigOp(*split_kv(c, "--config")) for c in args.topic_config or []]
+    ops += [AlterConfigOp(key, None, "delete") for key in args.delete_config or []]
+    if args.partitions is None and not ops:
+        raise UsageError(
+            "topics alter: nothing to change: give --partitions N, --config KEY=VALUE or --delete-config KEY"
+        )
+    failed = 0
+    if args.partitions is not None:
+        failed += _each(admin.create_partitions(dict.fromkeys(args.topics, args.partitions)),
+                        lambda name, _: print(f"Topic {name} now has {args.partitions} partitions."))
+    if ops:
+        futures = admin.incremental_alter_configs({ConfigResource("topic", name): ops for name in args.topics})
+        failed += _each({r.name: f for r, f in futures.items()},
+                        lambda name, _: print(f"Updated the configuration of topic {name}."))
+    return 1 if failed else 0
+
+
+def _delete(admin: Admin, args: argparse.Namespace) -> int:
+    tolerate = UnknownTopicOrPartitionError if args.if_exists else None
+    failed = _each(admin.delete_topics(args.topics), lambda name, _: print(f"Deleted topic {name}."), tolerate)
+    return 1 if failed else 0
+
+
+ACTIONS: dict[str, Callable[[Admin, argparse.Namespace], int]] = {
+    "list": _list, "create": _create, "describe": _describe, "alter": _alter, "delete": _delete,
+}
