@@ -8,6 +8,8 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("josef._speedups", ["src/josef/_speedups.c"], optional=True, extra_compile_args=["-O2"]),
+        Extension(
+            "josef._core._speedups", ["src/josef/_core/_speedups.c"], optional=True, extra_compile_args=["-O2"]
+        ),
     ]
 )

@@ -509,7 +509,7 @@ def machine() -> dict[str, Any]:
         sys.path.insert(0, str(ROOT / "src"))
         import josef
 
-        records = josef.records
+        records = josef._core.records
         speedups = "C speedups" if records.encode_records is not records.encode_records_py else "pure Python"
         versions["josef"] = f"{josef.__version__} ({speedups})"
     with _ignore():

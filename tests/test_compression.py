@@ -35,11 +35,12 @@ from typing import Any
 import cramjam
 import pytest
 
-from josef import Producer, compression
+from josef import Producer
+from josef._core import compression
+from josef._core.protocol import ApiKey, FrameReader, decode_response, encode_request
+from josef._core.records import decode_batches, encode_batch, header_bytes
 from josef.config import ProducerConfig
 from josef.errors import UnsupportedVersionError
-from josef.protocol import ApiKey, FrameReader, decode_response, encode_request
-from josef.records import decode_batches, encode_batch, header_bytes
 from tests.harness.kafka import KafkaEndpoint, run_tool
 
 CODEC = compression.CODEC_IDS
@@ -586,14 +587,14 @@ def test_batch_too_large_after_compression_is_split(kafka: KafkaEndpoint, topic:
 def test_zstd_needs_produce_v7(kafka: KafkaEndpoint, topic: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """ApiVersions says Produce goes up to v6 (as a Kafka < 2.1 broker would): a zstd producer fails
     its records with a clear UnsupportedVersionError and writes nothing; lz4 still works."""
-    import josef.connection
+    import josef._core.connection
 
-    negotiate = josef.connection.negotiate_version
+    negotiate = josef._core.connection.negotiate_version
 
     def old_broker(api_key: int, lo: int, hi: int) -> int | None:
         return negotiate(api_key, lo, min(hi, 6) if api_key == ApiKey.PRODUCE else hi)
 
-    monkeypatch.setattr(josef.connection, "negotiate_version", old_broker)
+    monkeypatch.setattr(josef._core.connection, "negotiate_version", old_broker)
     kafka.create_topic(topic, 1)
     with Producer({"bootstrap.servers": kafka.bootstrap_servers, "compression.type": "zstd"}) as producer:
         future = producer.send(topic, b"x" * 100)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from josef import Producer, RecordFuture
+from josef._core.transactions import TransactionAbortRequiredError
 from josef.errors import DeliveryTimeoutError, KafkaError
-from josef.transactions import TransactionAbortRequiredError
 
 DELIVERY_TIMEOUT = 10.0
 MARGIN = 0.5  # seconds past the deadline a report may come, on a loaded 2-core machine

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from josef import Producer
+from josef._core.network import NetworkClient, NetworkSettings
 from josef.config import ProducerConfig
 from josef.errors import KafkaConnectionError
-from josef.network import NetworkClient, NetworkSettings
 from josef.testing import MockCluster
 
 _real_getaddrinfo = socket.getaddrinfo

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from josef import Producer
-from josef.batch import ProducerBatch
+from josef._core.batch import ProducerBatch
+from josef._core.idempotence import INT32_MAX, IdempotenceState, add_sequence
+from josef._core.protocol import ApiKey
 from josef.errors import DeliveryTimeoutError
-from josef.idempotence import INT32_MAX, IdempotenceState, add_sequence
-from josef.protocol import ApiKey
 from josef.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from josef import Producer
+from josef._core.protocol.apis import ApiKey
 from josef.errors import KafkaTimeoutError, MetadataTimeoutError, ProducerForkedError
-from josef.protocol.apis import ApiKey
 from josef.testing import MockCluster
 
 MARGIN = 0.05  # seconds a timeout may be overrun on a loaded 2-core machine ("a few ms" unloaded)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from josef import Producer
+from josef._core.metrics import COUNTER, NODE, PRODUCER, SPECS, TOPIC, Metric, ProducerMetrics, Sensor, find
 from josef.errors import BufferExhaustedError, RecordTooLargeError
-from josef.metrics import COUNTER, NODE, PRODUCER, SPECS, TOPIC, Metric, ProducerMetrics, Sensor, find
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -283,7 +283,7 @@ def test_recording_off(kafka: Any) -> None:
 
 
 def test_retry_total_counts_each_retried_record_exactly() -> None:
-    from josef.protocol import ApiKey
+    from josef._core.protocol import ApiKey
     from josef.testing import MockCluster
 
     with MockCluster(brokers=1, topics={"orders": 1}) as cluster:
@@ -298,7 +298,7 @@ def test_retry_total_counts_each_retried_record_exactly() -> None:
 
 
 def test_retries_then_errors_when_replicas_are_missing() -> None:
-    from josef.protocol import ApiKey
+    from josef._core.protocol import ApiKey
     from josef.testing import MockCluster
 
     with MockCluster(brokers=1, topics={"orders": 1}) as cluster:
@@ -322,7 +322,7 @@ def test_retries_then_errors_when_replicas_are_missing() -> None:
 
 
 def test_throttle_time_from_produce_responses() -> None:
-    from josef.protocol import ApiKey
+    from josef._core.protocol import ApiKey
     from josef.testing import MockCluster
 
     with MockCluster(brokers=1, topics={"orders": 1}) as cluster:

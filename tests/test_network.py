@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from josef.connection import AUTHENTICATING, CONNECTING, READY, TLS_HANDSHAKE
+from josef._core.connection import AUTHENTICATING, CONNECTING, READY, TLS_HANDSHAKE
+from josef._core.network import Backoff, NetworkClient, NetworkSettings
+from josef._core.protocol import ApiKey
 from josef.errors import KafkaError, SaslAuthenticationFailedError
-from josef.network import Backoff, NetworkClient, NetworkSettings
-from josef.protocol import ApiKey
 from josef.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(30)

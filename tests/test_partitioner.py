@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from josef.partitioner import RoundRobin, murmur2, partition_for_key, pick_partition
+from josef._core.partitioner import RoundRobin, murmur2, partition_for_key, pick_partition
 
 # Kafka's UtilsTest and librdkafka's unit test vectors (signed int32 as Java prints them).
 VECTORS = [
@@ -54,7 +54,7 @@ def test_sticky_pick_spreads_and_changes_partition() -> None:
 
 @pytest.mark.parametrize(("key", "expected"), VECTORS)
 def test_python_murmur2_vectors(key: bytes, expected: int) -> None:
-    from josef.partitioner import murmur2_py
+    from josef._core.partitioner import murmur2_py
 
     assert murmur2_py(key) == expected & 0xFFFFFFFF
 
@@ -62,7 +62,7 @@ def test_python_murmur2_vectors(key: bytes, expected: int) -> None:
 def test_c_and_python_murmur2_agree() -> None:
     import random
 
-    from josef.partitioner import murmur2_py
+    from josef._core.partitioner import murmur2_py
 
     rng = random.Random(3)
     for _ in range(5000):

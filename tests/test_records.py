@@ -7,9 +7,9 @@ from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from josef import compression
+from josef._core import compression
+from josef._core.records import decode_batches, encode_batch, header_bytes, varint
 from josef.errors import ProtocolError
-from josef.records import decode_batches, encode_batch, header_bytes, varint
 from josef.serialization import normalize_headers
 
 TS = 1700000000000
@@ -101,7 +101,7 @@ def test_decoder_rejects_garbage_cleanly(noise: bytes, cut: int) -> None:
 
 def test_c_speedups_are_built() -> None:
     """CI installs with a compiler: the C path must be the one in use (and is checked below)."""
-    from josef import records
+    from josef._core import records
 
     assert records.encode_records is not records.encode_records_py
 
@@ -109,7 +109,7 @@ def test_c_speedups_are_built() -> None:
 @settings(max_examples=150, deadline=None)
 @given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40))
 def test_c_and_python_record_encoders_agree(records: list, base_delta: int) -> None:
-    from josef import records as module
+    from josef._core import records as module
 
     encoded = [
         (TS + delta, key, value, header_bytes(normalize_headers(headers)) if headers else None)
@@ -124,7 +124,7 @@ def test_c_and_python_record_encoders_agree(records: list, base_delta: int) -> N
 @given(st.lists(st.tuples(st.one_of(st.none(), st.binary(max_size=20)), st.integers(0, 70_000)), max_size=20))
 def test_large_batches_encoded_without_the_gil_agree(shapes: list[tuple[bytes | None, int]]) -> None:
     """Record sections of 256 KiB and more are copied with the GIL released: same bytes."""
-    from josef import records as module
+    from josef._core import records as module
 
     filler = [(TS + i, b"k%d" % i, bytes([i % 256]) * 4096, None) for i in range(64)]  # 256 KiB and more
     encoded = filler + [(TS + 7, key, b"v" * size, b"\x00") for key, size in shapes]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
+from josef._core.idempotence import IdempotenceState
+from josef._core.metadata import ClusterMetadata, MetadataRequests
+from josef._core.network import Backoff, NodeApis
+from josef._core.producer_id import InitProducerId, ProducerIdSource
+from josef._core.protocol import ApiKey
+from josef._core.request_source import ANY_BROKER
 from josef.errors import ClusterAuthorizationFailedError, ErrorCode, KafkaConnectionError, KafkaError
-from josef.idempotence import IdempotenceState
-from josef.metadata import ClusterMetadata, MetadataRequests
-from josef.network import Backoff, NodeApis
-from josef.producer_id import InitProducerId, ProducerIdSource
-from josef.protocol import ApiKey
-from josef.request_source import ANY_BROKER
 
 APIS = NodeApis(3, {ApiKey.INIT_PRODUCER_ID: 4, ApiKey.PRODUCE: 11}, {})
 

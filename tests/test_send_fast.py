@@ -1,4 +1,4 @@
-"""send()'s C shortcut (josef._speedups.send_fast) against the pure-Python send path it shortcuts.
+"""send()'s C shortcut (josef._core._speedups.send_fast) against the pure-Python send path it shortcuts.
 
 The same calls go through a producer using the shortcut and one without it, each to its own topic
 of the same mock cluster; the batches the broker stores must be equal field by field (record
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import josef.accumulator
+import josef._core.accumulator
 from josef import Producer, speedups
 from josef.errors import ProducerClosedError, RecordTooLargeError
 from josef.future import RecordFuture, RecordMetadata
@@ -40,7 +40,7 @@ def cyclic_sticky(monkeypatch: pytest.MonkeyPatch) -> None:
     def pick(available: Sequence[int], num_partitions: int, previous: int = -1) -> int:
         return (previous + 1) % num_partitions
 
-    monkeypatch.setattr(josef.accumulator, "pick_partition", pick)
+    monkeypatch.setattr(josef._core.accumulator, "pick_partition", pick)
 
 
 def _producer(cluster: MockCluster, fast: bool, **config: Any) -> Producer:
@@ -105,13 +105,13 @@ def test_many_records_take_the_shortcut_and_keep_their_order(
     calls = [{"value": b"v%d" % i, "key": None if i % 3 else b"k%d" % (i % 7), "partition": None,
               "timestamp_ms": 1_700_000_000_000 + i, "headers": None, "callback": i % 5 == 0} for i in range(3000)]
     appended = [0]
-    python_append = josef.accumulator.Accumulator.append
+    python_append = josef._core.accumulator.Accumulator.append
 
-    def counting_append(self: josef.accumulator.Accumulator, *args: Any) -> RecordFuture:
+    def counting_append(self: josef._core.accumulator.Accumulator, *args: Any) -> RecordFuture:
         appended[0] += 1
         return python_append(self, *args)
 
-    monkeypatch.setattr(josef.accumulator.Accumulator, "append", counting_append)
+    monkeypatch.setattr(josef._core.accumulator.Accumulator, "append", counting_append)
     fast = _run(cluster, True, calls)
     in_python = appended[0]
     slow = _run(cluster, False, calls)

@@ -194,8 +194,8 @@ def test_columns_and_argument_errors() -> None:
 def test_append_many_builds_the_batches_append_builds(keys: str) -> None:
     """Same records, same batches, in the same order: one append() per record, or append_many()
     (runs found by bisecting cumulative sizes, grouped by partition)."""
-    from josef.accumulator import Accumulator
-    from josef.metadata import TopicInfo
+    from josef._core.accumulator import Accumulator
+    from josef._core.metadata import TopicInfo
 
     rng = random.Random(7)
     info = TopicInfo(leaders=[1, 1, 1, 1], epochs=[0] * 4, available=[0, 1, 2, 3])

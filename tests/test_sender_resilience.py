@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import josef.sender
+import josef._core.sender
 from josef import Producer
 from josef.errors import KafkaError, MetadataTimeoutError
 from josef.testing import MockCluster
@@ -22,14 +22,14 @@ AT_ONCE = 0.25
 
 
 def test_an_exception_encoding_one_batch_fails_that_batch_only(monkeypatch: Any, caplog: Any) -> None:
-    real_encode = josef.sender.encode_batch
+    real_encode = josef._core.sender.encode_batch
 
     def encode(records: Any, **kwargs: Any) -> Any:
         if any(r[2] == b"poison" for r in records):
             raise RuntimeError("boom while encoding")
         return real_encode(records, **kwargs)
 
-    monkeypatch.setattr(josef.sender, "encode_batch", encode)
+    monkeypatch.setattr(josef._core.sender, "encode_batch", encode)
     with (
         MockCluster(brokers=1, topics={"t": 2}) as cluster,
         Producer(bootstrap_servers=cluster.bootstrap_servers) as producer,

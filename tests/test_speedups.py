@@ -29,8 +29,8 @@ def test_version_names_the_active_path() -> None:
 def test_forced_pure_python_sends_without_the_shortcut() -> None:
     code = """
 from josef import Producer, speedups
-from josef.partitioner import murmur2, murmur2_py
-from josef.records import encode_records, encode_records_py
+from josef._core.partitioner import murmur2, murmur2_py
+from josef._core.records import encode_records, encode_records_py
 from josef.testing import MockCluster
 assert not speedups.AVAILABLE and murmur2 is murmur2_py and encode_records is encode_records_py
 with MockCluster(brokers=1, topics={"t": 3}) as cluster:

@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from josef import ConsumerGroupMetadata, OffsetAndMetadata, Producer, TopicPartition
-from josef.errors import IllegalStateError, ProducerFencedError
-from josef.idempotence import IdempotenceState
-from josef.network import NodeApis
-from josef.protocol import ApiKey
-from josef.request_source import Target, TargetKind
-from josef.transactions import (
+from josef._core.idempotence import IdempotenceState
+from josef._core.network import NodeApis
+from josef._core.protocol import ApiKey
+from josef._core.request_source import Target, TargetKind
+from josef._core.transactions import (
     TransactionAbortedError,
     TransactionAbortRequiredError,
     TransactionManager,
@@ -25,7 +24,8 @@ from josef.transactions import (
     normalize_group_metadata,
     normalize_offsets,
 )
-from josef.transactions.state import TRANSITIONS
+from josef._core.transactions.state import TRANSITIONS
+from josef.errors import IllegalStateError, ProducerFencedError
 
 S = TxnState
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from josef import OffsetAndMetadata, Producer, TopicPartition, TransactionAbortedError, TransactionAbortRequiredError
+from josef._core.transactions import TxnState
 from josef.errors import IllegalStateError, ProducerFencedError
-from josef.transactions import TxnState
 from tests.harness.kafka import ExternalKafka, KafkaCluster, KafkaEndpoint
 
 # How often the broker looks for timed-out transactions (default 10 s).

@@ -6,11 +6,19 @@ from __future__ import annotations
 from josef.version import __version__
 
 # isort: split
+from josef._core.metrics import Metric
+from josef._core.partitioner import murmur2, partition_for_key
+from josef._core.transactions import (
+    ConsumerGroupMetadata,
+    OffsetAndMetadata,
+    TopicPartition,
+    TransactionAbortedError,
+    TransactionAbortRequiredError,
+)
 from josef.admin import Admin, AlterConfigOp, ConfigResource, NewTopic
 from josef.aio import AsyncProducer, AsyncRecordFuture
 from josef.errors import KafkaError
 from josef.future import RecordFuture, RecordMetadata
-from josef.partitioner import murmur2, partition_for_key
 from josef.producer import Producer
 from josef.serialization import (
     BytesSerializer,
@@ -23,13 +31,6 @@ from josef.serialization import (
     int_serializer,
     json_serializer,
     string_serializer,
-)
-from josef.transactions import (
-    ConsumerGroupMetadata,
-    OffsetAndMetadata,
-    TopicPartition,
-    TransactionAbortedError,
-    TransactionAbortRequiredError,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "JsonSerializer",
     "KafkaError",
     "LongSerializer",
+    "Metric",
     "NewTopic",
     "OffsetAndMetadata",
     "Producer",

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
+from josef._core.network import NetworkClient, NetworkSettings
+from josef._core.protocol import ApiKey
 from josef.config import ProducerConfig
 from josef.errors import KafkaError, KafkaTimeoutError, ProducerClosedError, error_for_code
-from josef.network import NetworkClient, NetworkSettings
-from josef.protocol import ApiKey
 
 log = logging.getLogger("josef.admin")
 

@@ -15,9 +15,9 @@ from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
+from josef._core.metrics import Metric
 from josef.bulk import SendManyResult
 from josef.future import DeliveryCallback, RecordFuture, RecordMetadata
-from josef.metrics import Metric
 from josef.producer import Producer
 
 # Headers as send() takes them: (name, value) pairs or a mapping; values bytes, str or None.

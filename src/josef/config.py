@@ -257,7 +257,7 @@ OPTIONS: dict[str, _Option] = {
     "key.serializer": _Option(resolve_serializer, None),
     "value.serializer": _Option(resolve_serializer, None),
     "interceptor.classes": _Option(parse_interceptors, ()),
-    # Security (docs/security.md). Checked as a whole by josef.security.settings.
+    # Security (docs/security.md). Checked as a whole by josef._core.security.settings.
     "security.protocol": _Option(_choice("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"), "plaintext"),
     "ssl.truststore.location": _Option(_opt_str, None),
     "ssl.truststore.certificates": _Option(_opt_str, None),
@@ -311,7 +311,7 @@ class ProducerConfig:
 
     values: dict[str, Any]
     explicit: frozenset[str] = field(default_factory=frozenset)
-    security: Any = field(default=None, compare=False)  # josef.security.SecuritySettings, set by validation
+    security: Any = field(default=None, compare=False)  # josef._core.security.SecuritySettings, set by validation
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -433,7 +433,7 @@ class ProducerConfig:
             v["reconnect.backoff.max.ms"] = v["reconnect.backoff.ms"]
         if v["retry.backoff.ms"] > v["retry.backoff.max.ms"]:
             v["retry.backoff.ms"] = v["retry.backoff.max.ms"]
-        from josef.security.settings import SASL_KEYS, SSL_KEYS, SecuritySettings
+        from josef._core.security.settings import SASL_KEYS, SSL_KEYS, SecuritySettings
 
         if usable("security.protocol", *SSL_KEYS, *SASL_KEYS):
             try:

@@ -19,9 +19,31 @@ from operator import add
 from types import TracebackType
 from typing import Any, Literal, overload
 
-from josef import lifecycle, speedups
-from josef.accumulator import Accumulator
-from josef.batch import ProducerBatch
+from josef import speedups
+from josef._core import lifecycle
+from josef._core.accumulator import Accumulator
+from josef._core.batch import ProducerBatch
+from josef._core.metadata import ClusterMetadata, TopicInfo
+from josef._core.metrics import Metric, find
+from josef._core.partitioner import RoundRobin, murmur2
+from josef._core.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
+from josef._core.sender import Sender
+from josef._core.transactions import (
+    TransactionAbortRequiredError,
+    TransactionManager,
+    TxnResult,
+    normalize_group_metadata,
+    normalize_offsets,
+    wait_for,
+)
+from josef._core.validation import (
+    INT64_MAX,
+    check_callback,
+    check_partition,
+    check_timestamp,
+    check_topic,
+    serialization_failed,
+)
 from josef.bulk import SendManyCompletion, SendManyResult, as_column, failed_future, per_record
 from josef.config import ProducerConfig
 from josef.errors import (
@@ -43,28 +65,7 @@ from josef.future import (
     refuse_on_sender,
 )
 from josef.interceptors import Interceptors
-from josef.metadata import ClusterMetadata, TopicInfo
-from josef.metrics import Metric, find
-from josef.partitioner import RoundRobin, murmur2
-from josef.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
-from josef.sender import Sender
 from josef.serialization import Headers, normalize_headers, split_serializer, to_bytes
-from josef.transactions import (
-    TransactionAbortRequiredError,
-    TransactionManager,
-    TxnResult,
-    normalize_group_metadata,
-    normalize_offsets,
-    wait_for,
-)
-from josef.validation import (
-    INT64_MAX,
-    check_callback,
-    check_partition,
-    check_timestamp,
-    check_topic,
-    serialization_failed,
-)
 
 log = logging.getLogger("josef.producer")
 
@@ -187,7 +188,7 @@ class Producer:
 
         Raises at once, before any wait, for bad input: ``TypeError`` for a type mistake,
         ``ValueError`` for a value out of range, ``SerializationError`` naming key, value or
-        headers (see ``josef.validation``); ``MetadataTimeoutError`` or ``BufferExhaustedError``
+        headers (see ``josef._core.validation``); ``MetadataTimeoutError`` or ``BufferExhaustedError``
         after ``max.block.ms``. A record too large to ever send
         fails alone: its future and callback get ``RecordTooLargeError``.
         """
@@ -209,7 +210,7 @@ class Producer:
         if self._serialize_in_context is not None:
             key, value, headers = self._serialize_in_context(topic, key, value, headers)
         # Everything the wire cannot carry is refused here, before any wait: nothing invalid
-        # may reach the sender thread (see josef.validation).
+        # may reach the sender thread (see josef._core.validation).
         if timestamp_ms is None:
             timestamp_ms = int(_now() * 1000)
         elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= INT64_MAX:
@@ -705,7 +706,7 @@ class Producer:
         return list(range(len(info.leaders)))
 
     def metrics(self) -> list[Metric]:
-        """Every metric's current value, as plain :class:`~josef.metrics.Metric` data: the Java
+        """Every metric's current value, as plain :class:`~josef._core.metrics.Metric` data: the Java
         producer's names, groups (``producer-metrics``, ``producer-topic-metrics``,
         ``producer-node-metrics``) and tags (``client-id``, ``topic``, ``node-id``), values in
         Java's units. See ``docs/metrics.md``."""
@@ -717,7 +718,7 @@ class Producer:
         Raises ``KeyError`` unless exactly one metric matches."""
         return find(self._metrics.values(), name, group, **tags)
 
-    # -- transactions (see josef.transactions) --------------------------------------------------
+    # -- transactions (see josef._core.transactions) --------------------------------------------------
 
     def init_transactions(self, timeout: float | None = None) -> None:
         """Register ``transactional.id`` with its coordinator: fences older producers with the
@@ -834,7 +835,7 @@ class Producer:
         elif self._interceptors is not None:  # after the last acknowledgement, as in Java
             self._interceptors.close()
 
-    # -- process events (see josef.lifecycle) ---------------------------------------------------
+    # -- process events (see josef._core.lifecycle) ---------------------------------------------------
 
     def on_fork_in_child(self, parent_pid: int) -> None:
         """In a forked child: this copy has no sender thread; refuse every later call."""

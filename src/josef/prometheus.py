@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from josef.metrics import COUNTER, NODE, PRODUCER, SPECS, TOPIC, MetricSpec
-from josef.metrics import Metric as JosefMetric
+from josef._core.metrics import COUNTER, NODE, PRODUCER, SPECS, TOPIC, MetricSpec
+from josef._core.metrics import Metric as JosefMetric
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer

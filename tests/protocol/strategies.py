@@ -6,8 +6,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from josef.protocol.apis import APIS
-from josef.protocol.schema import Field
+from josef._core.protocol.apis import APIS
+from josef._core.protocol.schema import Field
 
 _INTS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 

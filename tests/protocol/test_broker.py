@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from josef.errors import ErrorCode, UnknownBrokerError, error_for_code
-from josef.protocol import (
+from josef._core.protocol import (
     CLIENT_VERSIONS,
     ApiKey,
     FrameReader,
@@ -23,7 +22,8 @@ from josef.protocol import (
     encode_request,
     negotiate_version,
 )
-from josef.records import encode_batch
+from josef._core.records import encode_batch
+from josef.errors import ErrorCode, UnknownBrokerError, error_for_code
 from tests.harness.kafka import KafkaEndpoint
 
 pytestmark = pytest.mark.timeout(300)

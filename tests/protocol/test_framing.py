@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from josef.errors import ProtocolError, UnsupportedVersionError
-from josef.protocol import (
+from josef._core.protocol import (
     CLIENT_VERSIONS,
     ApiKey,
     EncodeError,
@@ -18,6 +17,7 @@ from josef.protocol import (
     encode_response,
     negotiate_version,
 )
+from josef.errors import ProtocolError, UnsupportedVersionError
 
 
 def test_frame_reader_reassembles_byte_by_byte() -> None:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from josef._core.protocol import decode_request, decode_response, encode_request, encode_response
+from josef._core.protocol.apis import APIS
 from josef.errors import ProtocolError
-from josef.protocol import decode_request, decode_response, encode_request, encode_response
-from josef.protocol.apis import APIS
 
 from .strategies import all_versions, message_strategy
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from josef.protocol import FrameReader, decode_request, decode_response, encode_request, encode_response
+from josef._core.protocol import FrameReader, decode_request, decode_response, encode_request, encode_response
 
 APIVERSIONS_V3_REQUEST = bytes.fromhex(
     "0000001a" "0012" "0003" "00000001" "00027079" "00" "0870796b61666b61" "04302e31" "00"

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from josef.errors import ProtocolError
-from josef.protocol.primitives import (
+from josef._core.protocol.primitives import (
     read_uvarint,
     read_uvarlong,
     read_varint,
@@ -18,6 +17,7 @@ from josef.protocol.primitives import (
     write_varint,
     write_varlong,
 )
+from josef.errors import ProtocolError
 
 
 def _enc(writer: object, value: int) -> bytes:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from josef.protocol import EncodeError, decode_request, decode_response, encode_request, encode_response
-from josef.protocol.apis import APIS
+from josef._core.protocol import EncodeError, decode_request, decode_response, encode_request, encode_response
+from josef._core.protocol.apis import APIS
 
 from .strategies import all_versions, message_strategy
 

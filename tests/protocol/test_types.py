@@ -1,4 +1,4 @@
-"""The generated TypedDicts (josef.protocol.types) match the schemas and make mypy check field names."""
+"""The generated TypedDicts (josef._core.protocol.types) match the schemas and make mypy check field names."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from josef.protocol import types
-from josef.protocol.apis import APIS
-from josef.protocol.schema import Field
+from josef._core.protocol import types
+from josef._core.protocol.apis import APIS
+from josef._core.protocol.schema import Field
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -48,7 +48,7 @@ def test_mypy_refuses_a_misspelt_field(tmp_path: Path) -> None:
     api = pytest.importorskip("mypy.api")
     snippet = tmp_path / "snippet.py"
     snippet.write_text(
-        "from josef.protocol.types import EndTxnRequest\n"
+        "from josef._core.protocol.types import EndTxnRequest\n"
         "ok: EndTxnRequest = {'transactional_id': 't', 'producer_id': 1, 'producer_epoch': 0, 'committed': True}\n"
         "bad: EndTxnRequest = {'transactional_id': 't', 'producer_id': 1, 'producer_epoch': 0, 'commited': True}\n"
     )

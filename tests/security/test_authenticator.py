@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from josef._core.protocol import ApiKey
+from josef._core.security.authenticator import SaslAuthenticator
+from josef._core.security.plain import PlainMechanism
+from josef._core.security.scram import ScramMechanism
 from josef.errors import (
     IllegalSaslStateError,
     SaslAuthenticationFailedError,
     UnsupportedSaslMechanismError,
     UnsupportedVersionError,
 )
-from josef.protocol import ApiKey
-from josef.security.authenticator import SaslAuthenticator
-from josef.security.plain import PlainMechanism
-from josef.security.scram import ScramMechanism
 
 VERSIONS = {ApiKey.SASL_HANDSHAKE: 1, ApiKey.SASL_AUTHENTICATE: 2}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from josef.security.jaas import JaasConfigError, parse_jaas_config
+from josef._core.security.jaas import JaasConfigError, parse_jaas_config
 
 
 def test_plain_login_module_with_quoted_values() -> None:

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from josef.errors import SaslAuthenticationFailedError
-from josef.security.oauthbearer import (
+from josef._core.security.oauthbearer import (
     CallbackTokenProvider,
     OAuthBearerMechanism,
     RefreshPolicy,
@@ -21,7 +20,8 @@ from josef.security.oauthbearer import (
     UnsecuredTokenProvider,
     jwt_expiry,
 )
-from josef.security.oidc import ClientCredentialsTokenProvider
+from josef._core.security.oidc import ClientCredentialsTokenProvider
+from josef.errors import SaslAuthenticationFailedError
 
 
 def test_client_first_message_is_rfc7628() -> None:

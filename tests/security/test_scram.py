@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
+from josef._core.security.scram import ScramMechanism
 from josef.errors import SaslAuthenticationFailedError
-from josef.security.scram import ScramMechanism
 
 
 def test_rfc7677_scram_sha_256_vector() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from josef._core.protocol import ApiKey
+from josef._core.security.oauthbearer import OAuthBearerMechanism
 from josef.config import ProducerConfig
-from josef.protocol import ApiKey
-from josef.security.oauthbearer import OAuthBearerMechanism
 from tests.harness.certs import TestPki
 
 CANARY = "canary-secret-9c1f"

@@ -14,8 +14,8 @@ import sys
 import time
 
 from josef import Producer
-from josef.protocol import ApiKey, FrameReader, encode_request
-from josef.records import encode_batch
+from josef._core.protocol import ApiKey, FrameReader, encode_request
+from josef._core.records import encode_batch
 from josef.testing import MockCluster
 
 

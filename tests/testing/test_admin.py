@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from josef._core.protocol import ApiKey
 from josef.errors import ErrorCode
-from josef.protocol import ApiKey
 from josef.testing import MockCluster
 from tests.testing.wire import Wire, batch, fetch_body, produce_body, produce_result
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from josef.protocol import ApiKey, decode_response
+from josef._core.protocol import ApiKey, decode_response
 from josef.testing import MockCluster
 from tests.testing.wire import Wire, batch, fetch_body, produce_body, produce_result, raw_frame
 
@@ -112,7 +112,7 @@ def test_produce_then_fetch_returns_the_batch_with_offsets(cluster: MockCluster)
         response = wire.call(ApiKey.FETCH, FETCH_V, fetch_body("t", 0, 1))
     part = response["responses"][0]["partitions"][0]
     assert part["error_code"] == 0 and part["high_watermark"] == 3
-    from josef.records import decode_batches
+    from josef._core.records import decode_batches
 
     values = [(r.offset, r.value) for b in decode_batches(part["records"]) for r in b.records]
     assert values == [(0, b"a"), (1, b"b"), (2, b"c")]  # whole batches from the one holding offset 1
@@ -478,7 +478,7 @@ def test_open_transaction_holds_the_last_stable_offset(txn_cluster: MockCluster)
         assert produce_result(wire.call(ApiKey.PRODUCE, PRODUCE_V, body)) == (0, 1)
         part = wire.call(ApiKey.FETCH, FETCH_V, fetch_body("t", 0, 0, committed=True))["responses"][0]["partitions"][0]
         assert part["last_stable_offset"] == 1 and part["high_watermark"] == 3
-        from josef.records import decode_batches
+        from josef._core.records import decode_batches
 
         assert [r.value for b in decode_batches(part["records"]) for r in b.records] == [b"plain"]
         assert end(wire, "tx", pid, epoch, commit=False) == 0

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from josef import Producer
-from josef.protocol import ApiKey
+from josef._core.protocol import ApiKey
 from josef.testing import MockCluster
 from tests.testing.wire import Wire, batch, produce_body, produce_result, raw_frame
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from josef.protocol import ApiKey, FrameReader, encode_request
+from josef._core.protocol import ApiKey, FrameReader, encode_request
 from josef.testing import MockCluster
 from josef.testing.handlers import SUPPORTED
 from tests.protocol.strategies import message_strategy

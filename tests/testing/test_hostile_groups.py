@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from josef._core.protocol import ApiKey, FrameReader, decode_response, encode_request
 from josef.errors import ProtocolError
-from josef.protocol import ApiKey, FrameReader, decode_response, encode_request
 from josef.testing import MockCluster
 from tests.testing.wire import Wire, batch, produce_body
 

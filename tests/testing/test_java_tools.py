@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from josef.protocol import ApiKey
+from josef._core.protocol import ApiKey
 from josef.testing import MockCluster
 from tests.harness.kafka import run_tool
 

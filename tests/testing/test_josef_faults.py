@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from josef import Producer
+from josef._core.protocol import ApiKey
 from josef.errors import (
     InvalidRecordError,
     KafkaError,
     OutOfOrderSequenceNumberError,
     TopicAuthorizationFailedError,
 )
-from josef.protocol import ApiKey
 from josef.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from josef import Producer, TransactionAbortRequiredError
+from josef._core.protocol import ApiKey
 from josef.errors import ProducerFencedError
-from josef.protocol import ApiKey
 from josef.testing import MockCluster
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,8 +7,8 @@ import struct
 import time
 from typing import Any
 
-from josef.protocol import FrameReader, decode_response, encode_request
-from josef.records import encode_batch
+from josef._core.protocol import FrameReader, decode_response, encode_request
+from josef._core.records import encode_batch
 
 CLIENT_ID = "josef-mock-test"
 

@@ -142,7 +142,7 @@ class Demo:
             self.say("on by default (enable.idempotence=true); the mock cluster shows it with a lost response,")
             self.say("run 'josef demo' without -b to see it")
             return
-        from josef.protocol import ApiKey
+        from josef._core.protocol import ApiKey
 
         for idempotent in (False, True):
             topic = self.topic(f"idempotence-{'on' if idempotent else 'off'}", 1)

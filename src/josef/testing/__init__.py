@@ -5,8 +5,7 @@ and yours) can produce against "a cluster" with nothing installed and script the
 provoke on a real one::
 
     from josef import Producer
-    from josef.protocol import ApiKey
-    from josef.testing import MockCluster
+    from josef.testing import ApiKey, MockCluster
 
     with MockCluster(brokers=3, topics={"orders": 6}) as cluster:
         cluster.push_errors(ApiKey.PRODUCE, "NOT_LEADER_OR_FOLLOWER")
@@ -18,7 +17,7 @@ With pytest, the ``mock_cluster`` fixture (from the ``josef`` pytest plugin) giv
 test.  See ``docs/mock-cluster.md``.
 """
 
-from josef.protocol import ApiKey
+from josef._core.protocol import ApiKey
 from josef.testing.cluster import MockCluster, PartitionInfo, RequestRecord
 from josef.testing.faults import Fault, error_code
 from josef.testing.handlers import Request

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from josef.protocol import DEFAULT_MAX_FRAME_SIZE, ApiKey
-from josef.records import DecodedBatch, DecodedRecord, decode_batches
+from josef._core.protocol import DEFAULT_MAX_FRAME_SIZE, ApiKey
+from josef._core.records import DecodedBatch, DecodedRecord, decode_batches
 from josef.testing.faults import ErrorSpec, Fault, error_code
 from josef.testing.handlers import SUPPORTED, Request
 from josef.testing.handlers.transactions import abort_expired

@@ -29,10 +29,9 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 
-from josef import compression
-from josef.errors import ErrorCode, ProtocolError
-from josef.idempotence import add_sequence
-from josef.records import (
+from josef._core import compression
+from josef._core.idempotence import add_sequence
+from josef._core.records import (
     CONTROL_FLAG,
     HEADER_SIZE,
     TRANSACTIONAL_FLAG,
@@ -43,6 +42,7 @@ from josef.records import (
     read_varint,
     set_base_offset,
 )
+from josef.errors import ErrorCode, ProtocolError
 
 __all__ = [
     "MAX_DUPLICATE_WINDOW",

@@ -22,7 +22,7 @@ class Request:
     version: int
     correlation_id: int
     client_id: str | None
-    body: dict[str, Any]  # as decoded; handlers cast it to the request's TypedDict (josef.protocol.types)
+    body: dict[str, Any]  # as decoded; handlers cast it to the request's TypedDict (josef._core.protocol.types)
     now: float  # the server's monotonic clock, seconds
     now_ms: int  # wall-clock milliseconds, for timestamps
     error: int | None = None  # scripted for the whole request
@@ -46,7 +46,7 @@ class Reply:
     one, when ``body`` is None).
     """
 
-    body: Mapping[str, Any] | None  # a response TypedDict of josef.protocol.types, or a plain dict
+    body: Mapping[str, Any] | None  # a response TypedDict of josef._core.protocol.types, or a plain dict
     delay: float = 0.0
     wait: Callable[[bool], Mapping[str, Any] | None] | None = None
     wait_until: float = 0.0

@@ -1,7 +1,7 @@
 """The mock cluster's network side: one background thread, one ``selectors`` loop, every broker's sockets.
 
 Each broker listens on its own 127.0.0.1 port.  A connection reads frames with the producer's
-:class:`~josef.protocol.FrameReader` and answers them in order.  Like a Kafka broker it works on one
+:class:`~josef._core.protocol.FrameReader` and answers them in order.  Like a Kafka broker it works on one
 request per connection at a time: the next request is read only once the previous response is on its way,
 so a slow acks=all append or a long-polling Fetch holds up that connection only.
 
@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from josef._core.protocol import ApiKey, FrameReader, UnsupportedRequestError, decode_request, encode_response
 from josef.errors import ErrorCode, ProtocolError
-from josef.protocol import ApiKey, FrameReader, UnsupportedRequestError, decode_request, encode_response
 from josef.testing.groups import expire
 from josef.testing.handlers import HANDLERS, Reply, Request, partitions_named
 from josef.testing.handlers.cluster_info import api_versions_body

@@ -4,7 +4,7 @@ A handler is ``handler(state, request) -> Reply``.  It runs on the server thread
 and never touches sockets or the clock (``request.now`` is given).  The server encodes the reply's body
 with the request's version, adds delays and applies the faults scripted for the request.
 
-Supported APIs and versions (:data:`SUPPORTED`) are those of :mod:`josef.protocol` (whose codec the mock
+Supported APIs and versions (:data:`SUPPORTED`) are those of :mod:`josef._core.protocol` (whose codec the mock
 shares with the producer), except EndTxn, which stops at v4: v5 belongs to transactions v2 (KIP-890),
 which the mock does not advertise.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from josef.protocol import CLIENT_VERSIONS, ApiKey
-from josef.protocol.types import AddPartitionsToTxnRequest
+from josef._core.protocol import CLIENT_VERSIONS, ApiKey
+from josef._core.protocol.types import AddPartitionsToTxnRequest
 from josef.testing.handlers import admin, cluster_info, fetch, groups, produce, transactions
 from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState

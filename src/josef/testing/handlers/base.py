@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from josef._core.protocol.types import ProduceResponseNodeEndpoints
 from josef.errors import ErrorCode
-from josef.protocol.types import ProduceResponseNodeEndpoints
 from josef.testing.log import Partition
 from josef.testing.request import Reply, Request
 from josef.testing.state import ClusterState

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from josef.errors import ErrorCode
-from josef.protocol.types import (
+from josef._core.protocol.types import (
     ApiVersionsResponse,
     FindCoordinatorRequest,
     FindCoordinatorResponse,
@@ -25,6 +24,7 @@ from josef.protocol.types import (
     MetadataResponseTopics,
     MetadataResponseTopicsPartitions,
 )
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import Reply, Request
 from josef.testing.state import ClusterState, Topic, TopicError
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from josef.errors import ErrorCode
-from josef.protocol.types import (
+from josef._core.protocol.types import (
     FetchRequest,
     FetchRequestTopics,
     FetchRequestTopicsPartitions,
@@ -27,6 +26,7 @@ from josef.protocol.types import (
     ListOffsetsResponseTopics,
     ListOffsetsResponseTopicsPartitions,
 )
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import (
     Reply,
     Request,

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from josef.errors import ErrorCode
-from josef.protocol.types import (
+from josef._core.protocol.types import (
     ProduceRequest,
     ProduceRequestTopicData,
     ProduceResponse,
     ProduceResponseResponses,
     ProduceResponseResponsesPartitionResponses,
 )
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import (
     Reply,
     Request,

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from josef.errors import ErrorCode
-from josef.protocol import ApiKey
-from josef.protocol.types import (
+from josef._core.protocol import ApiKey
+from josef._core.protocol.types import (
     AddOffsetsToTxnRequest,
     AddOffsetsToTxnResponse,
     AddPartitionsToTxnRequest,
@@ -41,6 +40,7 @@ from josef.protocol.types import (
     TxnOffsetCommitResponseTopics,
     TxnOffsetCommitResponseTopicsPartitions,
 )
+from josef.errors import ErrorCode
 from josef.testing.handlers.base import Reply, Request
 from josef.testing.log import ProducerEntry
 from josef.testing.state import ClusterState, Transaction, TxnState

@@ -1,0 +1,551 @@
+/* Optional C versions of josef's per-record hot spots: murmur2 partitioning, the encoding of a
+ * batch's records, and send()'s common case (send_fast). josef/_core/partitioner.py, josef/_core/records.py
+ * and Producer.send with Accumulator.append hold the pure Python definitions; tests run both and
+ * require identical results. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+static uint32_t
+murmur2_of(const uint8_t *data, uint32_t length)
+{
+    const uint32_t m = 0x5bd1e995u;
+    uint32_t h = 0x9747b28cu ^ length;
+    uint32_t blocks = length / 4;
+    for (uint32_t i = 0; i < blocks; i++) {
+        const uint8_t *p = data + 4 * i;
+        uint32_t k = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h *= m;
+        h ^= k;
+    }
+    const uint8_t *tail = data + 4 * blocks;
+    switch (length & 3) {
+    case 3:
+        h ^= (uint32_t)tail[2] << 16;
+        /* fall through */
+    case 2:
+        h ^= (uint32_t)tail[1] << 8;
+        /* fall through */
+    case 1:
+        h ^= (uint32_t)tail[0];
+        h *= m;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return h;
+}
+
+static PyObject *
+speedups_murmur2(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    uint32_t h = murmur2_of((const uint8_t *)view.buf, (uint32_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(h);
+}
+
+/* Zig-zag varint size and writer, as record fields use them. */
+static inline int
+varint_size(int64_t value)
+{
+    uint64_t z = ((uint64_t)value << 1) ^ (uint64_t)(value >> 63);
+    int n = 1;
+    while (z >= 0x80) {
+        z >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline char *
+write_varint(char *out, int64_t value)
+{
+    uint64_t z = ((uint64_t)value << 1) ^ (uint64_t)(value >> 63);
+    while (z >= 0x80) {
+        *out++ = (char)((z & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    *out++ = (char)z;
+    return out;
+}
+
+typedef struct {
+    int64_t ts_delta;
+    const char *key;
+    Py_ssize_t key_len; /* -1: null */
+    const char *value;
+    Py_ssize_t value_len;
+    const char *headers; /* NULL: no headers (one 0x00 byte) */
+    Py_ssize_t headers_len;
+    Py_ssize_t body;
+} RecordView;
+
+static int
+optional_bytes(PyObject *obj, const char **data, Py_ssize_t *len, const char *what)
+{
+    if (obj == Py_None) {
+        *data = NULL;
+        *len = -1;
+        return 0;
+    }
+    if (!PyBytes_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "record %s must be bytes or None", what);
+        return -1;
+    }
+    *data = PyBytes_AS_STRING(obj);
+    *len = PyBytes_GET_SIZE(obj);
+    return 0;
+}
+
+#define ENCODE_NOGIL_MIN (256 * 1024) /* bytes of records section copied with the GIL released */
+
+static PyObject *
+speedups_encode_records(PyObject *self, PyObject *args)
+{
+    PyObject *records;
+    long long base_ts;
+    if (!PyArg_ParseTuple(args, "OL", &records, &base_ts))
+        return NULL;
+    PyObject *seq = PySequence_Fast(records, "records must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    RecordView *views = PyMem_Malloc(sizeof(RecordView) * (count ? count : 1));
+    if (views == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *rec = items[i];
+        if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) != 4) {
+            PyErr_SetString(PyExc_TypeError, "each record must be a 4-tuple");
+            goto fail;
+        }
+        RecordView *v = &views[i];
+        long long ts = PyLong_AsLongLong(PyTuple_GET_ITEM(rec, 0));
+        if (ts == -1 && PyErr_Occurred())
+            goto fail;
+        v->ts_delta = (int64_t)ts - (int64_t)base_ts;
+        if (optional_bytes(PyTuple_GET_ITEM(rec, 1), &v->key, &v->key_len, "key") < 0 ||
+            optional_bytes(PyTuple_GET_ITEM(rec, 2), &v->value, &v->value_len, "value") < 0 ||
+            optional_bytes(PyTuple_GET_ITEM(rec, 3), &v->headers, &v->headers_len, "headers") < 0)
+            goto fail;
+        Py_ssize_t body = 1 + varint_size(v->ts_delta) + varint_size(i);
+        body += varint_size(v->key_len) + (v->key_len > 0 ? v->key_len : 0);
+        body += varint_size(v->value_len) + (v->value_len > 0 ? v->value_len : 0);
+        body += v->headers ? v->headers_len : 1;
+        v->body = body;
+        total += varint_size(body) + body;
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, total);
+    if (out == NULL)
+        goto fail;
+    char *p = PyByteArray_AS_STRING(out);
+    /* A large batch is copied without the GIL, so the caller's send() runs meanwhile on the other core.
+     * The views point into bytes objects the records hold: a tuple of the records keeps them alive even
+     * if the list changed meanwhile. Below the threshold the hand-off would cost more than the copy. */
+    PyObject *keep = NULL;
+    PyThreadState *released = NULL;
+    if (total >= ENCODE_NOGIL_MIN) {
+        keep = PySequence_Tuple(seq);
+        if (keep == NULL) {
+            Py_DECREF(out);
+            goto fail;
+        }
+        released = PyEval_SaveThread();
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        RecordView *v = &views[i];
+        p = write_varint(p, v->body);
+        *p++ = 0; /* attributes */
+        p = write_varint(p, v->ts_delta);
+        p = write_varint(p, i);
+        p = write_varint(p, v->key_len);
+        if (v->key_len > 0) {
+            memcpy(p, v->key, v->key_len);
+            p += v->key_len;
+        }
+        p = write_varint(p, v->value_len);
+        if (v->value_len > 0) {
+            memcpy(p, v->value, v->value_len);
+            p += v->value_len;
+        }
+        if (v->headers) {
+            memcpy(p, v->headers, v->headers_len);
+            p += v->headers_len;
+        } else {
+            *p++ = 0;
+        }
+    }
+    if (released != NULL)
+        PyEval_RestoreThread(released);
+    Py_XDECREF(keep);
+    PyMem_Free(views);
+    Py_DECREF(seq);
+    return out;
+fail:
+    PyMem_Free(views);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* ---- send_fast: Producer.send() and Accumulator.append() for the common record ------------------
+ *
+ * The record is bytes or None for key and value, no headers, a valid or absent timestamp, an
+ * absent or valid partition, a topic whose metadata is known, and the open batch it goes to has
+ * room to spare (it does not become full). Then, under the accumulator's lock taken once, the
+ * record joins the batch exactly as the Python code would add it, and a RecordFuture is returned.
+ * Anything else returns None before changing any state, and send() goes on in Python: the Python
+ * code is the definition, this is a shortcut through it (tests compare the batches both build). */
+
+static PyTypeObject *future_type = NULL; /* josef.future.RecordFuture, a tuple subclass */
+static PyTypeObject *batch_type = NULL;  /* josef._core.batch.ProducerBatch, with __slots__ */
+static Py_ssize_t off_closed, off_size, off_limit, off_max_ts, off_records, off_result;
+static Py_ssize_t off_finished, off_waiters; /* of josef.future.BatchResult */
+static PyTypeObject *result_type = NULL;
+static long long framing_estimate = 0;
+static PyObject *s_closed, *s_topics, *s_leaders, *s_check_send;
+
+static int
+slot_offset(PyObject *type, const char *name, Py_ssize_t *offset)
+{
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    if (descr == NULL)
+        return -1;
+    if (Py_TYPE(descr) != &PyMemberDescr_Type || ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "%s is not a __slots__ attribute", name);
+        Py_DECREF(descr);
+        return -1;
+    }
+    *offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(descr);
+    return 0;
+}
+
+static PyObject *
+speedups_configure_send_fast(PyObject *self, PyObject *args)
+{
+    PyObject *batch, *future, *result;
+    long long framing;
+    if (!PyArg_ParseTuple(args, "O!O!O!L", &PyType_Type, &batch, &PyType_Type, &result, &PyType_Type, &future,
+                          &framing))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)future, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the future type must be a tuple subclass");
+        return NULL;
+    }
+    if (slot_offset(batch, "closed", &off_closed) < 0 || slot_offset(batch, "size", &off_size) < 0 ||
+        slot_offset(batch, "limit", &off_limit) < 0 || slot_offset(batch, "max_ts", &off_max_ts) < 0 ||
+        slot_offset(batch, "records", &off_records) < 0 || slot_offset(batch, "result", &off_result) < 0 ||
+        slot_offset(result, "finished", &off_finished) < 0 || slot_offset(result, "_waiters", &off_waiters) < 0)
+        return NULL;
+    Py_INCREF(result);
+    Py_XSETREF(result_type, (PyTypeObject *)result);
+    Py_INCREF(batch);
+    Py_XSETREF(batch_type, (PyTypeObject *)batch);
+    Py_INCREF(future);
+    Py_XSETREF(future_type, (PyTypeObject *)future);
+    framing_estimate = framing;
+    Py_RETURN_NONE;
+}
+
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+/* A small exact int slot, or -1 (not an int, or out of range). */
+static long long
+slot_int(PyObject *obj, Py_ssize_t offset)
+{
+    PyObject *value = SLOT(obj, offset);
+    if (value == NULL || !PyLong_CheckExact(value))
+        return -1;
+    int overflow;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    return overflow ? -1 : n;
+}
+
+static int
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value) /* steals value */
+{
+    if (value == NULL)
+        return -1;
+    PyObject *old = SLOT(obj, offset);
+    SLOT(obj, offset) = value;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* Milliseconds since the epoch, as int(time.time() * 1000) computes them. */
+static long long
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double seconds = (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) / 1e9;
+    return (long long)(seconds * 1000.0);
+}
+
+/* The state tuple Producer builds once (see Producer.__init__ and Accumulator.send_fast_parts). A closed
+ * or forked producer drops its send_fast; a closed accumulator makes every call fall back. */
+enum {
+    CTX_METADATA,
+    CTX_ACCUMULATOR,
+    CTX_ACQUIRE,
+    CTX_RELEASE,
+    CTX_OPEN,
+    CTX_STICKY,
+    CTX_TXN,
+    CTX_MAX_PAYLOAD,
+    CTX_HASH_KEYS,
+    CTX_SIZE
+};
+
+static PyObject *
+speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "send_fast(state, topic, value, key, partition, timestamp_ms, headers, callback)");
+        return NULL;
+    }
+    PyObject *ctx = args[0], *topic = args[1], *value = args[2], *key = args[3];
+    PyObject *partition_obj = args[4], *ts_obj = args[5], *headers = args[6], *callback = args[7];
+    if (!PyTuple_CheckExact(ctx) || PyTuple_GET_SIZE(ctx) != CTX_SIZE || future_type == NULL) {
+        PyErr_SetString(PyExc_TypeError, "send_fast: bad state (configure_send_fast first)");
+        return NULL;
+    }
+    /* What the shortcut does not handle: the Python code will, raising where it must. */
+    if (headers != Py_None || !PyUnicode_CheckExact(topic) ||
+        (key != Py_None && !PyBytes_CheckExact(key)) || (value != Py_None && !PyBytes_CheckExact(value)) ||
+        (callback != Py_None && !PyCallable_Check(callback)))
+        Py_RETURN_NONE;
+    PyObject *txn = PyTuple_GET_ITEM(ctx, CTX_TXN);
+    if (txn != Py_None) { /* raises outside a transaction, as send() does */
+        PyObject *ok = PyObject_CallMethodNoArgs(txn, s_check_send);
+        if (ok == NULL)
+            return NULL;
+        Py_DECREF(ok);
+    }
+    long long timestamp;
+    if (ts_obj == Py_None) {
+        timestamp = now_ms();
+    } else {
+        if (!PyLong_CheckExact(ts_obj))
+            Py_RETURN_NONE;
+        int overflow;
+        timestamp = PyLong_AsLongLongAndOverflow(ts_obj, &overflow);
+        if (overflow || timestamp < 0)
+            Py_RETURN_NONE;
+    }
+    Py_ssize_t key_size = key == Py_None ? -1 : PyBytes_GET_SIZE(key);
+    Py_ssize_t value_size = value == Py_None ? -1 : PyBytes_GET_SIZE(value);
+    long long payload = (key_size > 0 ? key_size : 0) + (value_size > 0 ? value_size : 0);
+    long long max_payload = PyLong_AsLongLong(PyTuple_GET_ITEM(ctx, CTX_MAX_PAYLOAD));
+    if (max_payload == -1 && PyErr_Occurred())
+        return NULL;
+    if (payload > max_payload)
+        Py_RETURN_NONE; /* fails alone with RecordTooLargeError, in Python */
+
+    PyObject *topics = PyObject_GetAttr(PyTuple_GET_ITEM(ctx, CTX_METADATA), s_topics);
+    if (topics == NULL)
+        return NULL;
+    if (!PyDict_CheckExact(topics)) {
+        Py_DECREF(topics);
+        Py_RETURN_NONE;
+    }
+    PyObject *info = PyDict_GetItemWithError(topics, topic); /* borrowed: topics holds it */
+    if (info == NULL) {
+        Py_DECREF(topics);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE; /* metadata to wait for */
+    }
+    PyObject *leaders = PyObject_GetAttr(info, s_leaders);
+    Py_DECREF(topics);
+    if (leaders == NULL)
+        return NULL;
+    Py_ssize_t count = PyObject_Length(leaders);
+    Py_DECREF(leaders);
+    if (count < 0)
+        return NULL;
+    long partition = -1; /* -1: sticky */
+    if (partition_obj != Py_None) {
+        if (!PyLong_CheckExact(partition_obj))
+            Py_RETURN_NONE;
+        int overflow;
+        long long p = PyLong_AsLongLongAndOverflow(partition_obj, &overflow);
+        if (overflow || p < 0 || p >= count)
+            Py_RETURN_NONE;
+        partition = (long)p;
+    } else if (key != Py_None && PyTuple_GET_ITEM(ctx, CTX_HASH_KEYS) == Py_True) {
+        if (count <= 0)
+            Py_RETURN_NONE;
+        uint32_t h = murmur2_of((const uint8_t *)PyBytes_AS_STRING(key), (uint32_t)key_size);
+        partition = (long)((h & 0x7fffffffu) % (uint32_t)count);
+    }
+    long long size = payload + framing_estimate;
+
+    /* Under the accumulator's lock, taken once. */
+    PyObject *held = PyObject_CallNoArgs(PyTuple_GET_ITEM(ctx, CTX_ACQUIRE));
+    if (held == NULL)
+        return NULL;
+    Py_DECREF(held);
+    PyObject *result = NULL; /* what is returned: the future, None, or NULL on error */
+    PyObject *batch = NULL;
+    PyObject *acc_closed = PyObject_GetAttr(PyTuple_GET_ITEM(ctx, CTX_ACCUMULATOR), s_closed);
+    if (acc_closed == NULL)
+        goto unlock;
+    Py_DECREF(acc_closed);
+    if (acc_closed != Py_False)
+        goto fallback;
+    if (partition < 0) {
+        batch = PyDict_GetItemWithError(PyTuple_GET_ITEM(ctx, CTX_STICKY), topic);
+    } else {
+        PyObject *p = PyLong_FromLong(partition);
+        if (p == NULL)
+            goto unlock;
+        PyObject *tp = PyTuple_Pack(2, topic, p);
+        Py_DECREF(p);
+        if (tp == NULL)
+            goto unlock;
+        batch = PyDict_GetItemWithError(PyTuple_GET_ITEM(ctx, CTX_OPEN), tp);
+        Py_DECREF(tp);
+    }
+    if (batch == NULL) {
+        if (PyErr_Occurred())
+            goto unlock;
+        goto fallback;
+    }
+    Py_INCREF(batch);
+    if (Py_TYPE(batch) != batch_type || SLOT(batch, off_closed) != Py_False)
+        goto fallback;
+    long long batch_size = slot_int(batch, off_size), limit = slot_int(batch, off_limit);
+    long long max_ts = slot_int(batch, off_max_ts);
+    PyObject *records = SLOT(batch, off_records), *batch_result = SLOT(batch, off_result);
+    if (batch_size < 0 || limit < 0 || records == NULL || !PyList_CheckExact(records) || batch_result == NULL)
+        goto fallback;
+    if (batch_size + size >= limit)
+        goto fallback; /* a new batch, or this one full: the Python code decides and wakes the sender */
+    PyObject *waiters = NULL;
+    if (callback != Py_None) {
+        /* BatchResult.add(future, callback, True) without its lock: a batch still open (and this is,
+         * under the accumulator's lock) cannot be completed, so only appends can race with this one. */
+        if (Py_TYPE(batch_result) != result_type || SLOT(batch_result, off_finished) != Py_False)
+            goto fallback;
+        waiters = SLOT(batch_result, off_waiters);
+        if (waiters == NULL || !PyList_CheckExact(waiters))
+            goto fallback;
+    }
+
+    PyObject *ts = ts_obj != Py_None ? Py_NewRef(ts_obj) : PyLong_FromLongLong(timestamp);
+    if (ts == NULL)
+        goto unlock;
+    PyObject *record = PyTuple_Pack(4, ts, key, value, Py_None);
+    PyObject *future = future_type->tp_alloc(future_type, 5);
+    PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(records));
+    PyObject *ksize = PyLong_FromSsize_t(key_size), *vsize = PyLong_FromSsize_t(value_size);
+    if (record == NULL || future == NULL || index == NULL || ksize == NULL || vsize == NULL) {
+        Py_DECREF(ts);
+        Py_XDECREF(record);
+        Py_XDECREF(future);
+        Py_XDECREF(index);
+        Py_XDECREF(ksize);
+        Py_XDECREF(vsize);
+        goto unlock;
+    }
+    if (set_slot(batch, off_size, PyLong_FromLongLong(batch_size + size)) < 0) {
+        Py_DECREF(ts);
+        Py_DECREF(record);
+        Py_DECREF(future);
+        Py_DECREF(index);
+        Py_DECREF(ksize);
+        Py_DECREF(vsize);
+        goto unlock;
+    }
+    if (timestamp > max_ts)
+        set_slot(batch, off_max_ts, Py_NewRef(ts));
+    PyTuple_SET_ITEM(future, 0, Py_NewRef(batch_result));
+    PyTuple_SET_ITEM(future, 1, index);
+    PyTuple_SET_ITEM(future, 2, ts);
+    PyTuple_SET_ITEM(future, 3, ksize);
+    PyTuple_SET_ITEM(future, 4, vsize);
+    Py_INCREF(records); /* borrowed from the batch's slots so far: held across the appends */
+    Py_XINCREF(waiters);
+    int appended = PyList_Append(records, record);
+    Py_DECREF(record);
+    Py_DECREF(records);
+    if (appended < 0) {
+        Py_XDECREF(waiters);
+        Py_DECREF(future);
+        goto unlock;
+    }
+    if (waiters != NULL) {
+        PyObject *waiter = PyTuple_Pack(3, future, callback, Py_True);
+        int added = waiter == NULL ? -1 : PyList_Append(waiters, waiter);
+        Py_XDECREF(waiter);
+        Py_DECREF(waiters);
+        if (added < 0) {
+            Py_DECREF(future);
+            goto unlock;
+        }
+    }
+    result = future;
+    goto unlock;
+fallback:
+    result = Py_NewRef(Py_None);
+unlock:
+    Py_XDECREF(batch);
+    {
+        /* Release even when an error is set: keep it aside across the call. */
+        PyObject *type, *val, *tb;
+        PyErr_Fetch(&type, &val, &tb);
+        PyObject *released = PyObject_CallNoArgs(PyTuple_GET_ITEM(ctx, CTX_RELEASE));
+        if (released == NULL) {
+            Py_XDECREF(type);
+            Py_XDECREF(val);
+            Py_XDECREF(tb);
+            Py_XDECREF(result);
+            return NULL;
+        }
+        Py_DECREF(released);
+        PyErr_Restore(type, val, tb);
+    }
+    return result;
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"murmur2", speedups_murmur2, METH_O, "Kafka's murmur2 of a bytes-like object, as an unsigned int."},
+    {"encode_records", speedups_encode_records, METH_VARARGS,
+     "encode_records(records, base_timestamp) -> bytearray: a batch's record section."},
+    {"configure_send_fast", speedups_configure_send_fast, METH_VARARGS,
+     "configure_send_fast(ProducerBatch, BatchResult, RecordFuture, framing_estimate): what send_fast builds on."},
+    {"send_fast", (PyCFunction)(void (*)(void))speedups_send_fast, METH_FASTCALL,
+     "send_fast(state, topic, value, key, partition, timestamp_ms, headers, callback) -> RecordFuture | None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT, "josef._core._speedups", "C versions of josef's per-record hot spots.", -1, speedups_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if ((s_closed = PyUnicode_InternFromString("closed")) == NULL ||
+        (s_topics = PyUnicode_InternFromString("topics")) == NULL ||
+        (s_leaders = PyUnicode_InternFromString("leaders")) == NULL ||
+        (s_check_send = PyUnicode_InternFromString("check_send")) == NULL)
+        return NULL;
+    return PyModule_Create(&speedups_module);
+}
