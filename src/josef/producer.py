@@ -203,9 +203,7 @@ class Producer:
             raise self._unusable("send")
         if self._txn is not None:
             self._txn.check_send()
-        return self._prepare(
-            topic, value, key, partition, timestamp_ms, headers, callback, None, self._append, self._fail_at_once
-        )
+        return self._prepare(topic, value, key, partition, timestamp_ms, headers, callback, None, self._append, None)
 
     def _prepare(
         self,
@@ -218,12 +216,13 @@ class Producer:
         callback: DeliveryCallback | None,
         info: TopicInfo | None,
         append: Callable[..., _T],
-        reject: Callable[..., _T],
+        reject: Callable[..., _T] | None,
     ) -> _T:
         """One record made ready for the accumulator, for send() and send_many() alike (see
         :class:`josef.bulk.PrepareRecord`): interceptors and serializers run, everything the wire
         cannot carry is refused before any wait (see josef._core.validation), the partition is
-        chosen and the size checked; then ``append`` (or ``reject``, when too large) is called."""
+        chosen and the size checked; then ``append`` (or ``reject``, when too large; None: fail the record
+        alone, as send() does) is called."""
         if self._interceptors is not None:  # interceptor.classes: they may change the record
             if callback is not None and not callable(callback):
                 check_callback(callback)  # before the interceptors wrap it
@@ -289,7 +288,7 @@ class Producer:
         if header_section is not None:
             payload += len(header_section)
         if payload > self._max_payload:
-            return reject(
+            return (reject or self._fail_at_once)(  # type: ignore[return-value]
                 topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
                 callback,
             )
