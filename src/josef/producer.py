@@ -288,6 +288,7 @@ class Producer:
         if header_section is not None:
             payload += len(header_section)
         if payload > self._max_payload:
+            # reject is None only from send(), where _T is RecordFuture
             return (reject or self._fail_at_once)(  # type: ignore[return-value]
                 topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
                 callback,
