@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import josef
-from josef import AsyncProducer, Producer, records
+from josef import AsyncProducer, Producer, speedups
 from josef.testing import MockCluster
 
 here = Path(josef.__file__).resolve()
 assert "site-packages" in here.parts, f"josef imported from {here}, not from the installed wheel"
 assert (here.parent / "py.typed").exists(), "py.typed missing from the wheel"
-assert records.encode_records is not records.encode_records_py, "the wheel's C speedups did not load"
+assert speedups.AVAILABLE, f"the wheel's C speedups did not load: {speedups.DESCRIPTION}"
 
 with MockCluster(topics={"smoke": 3}) as cluster:
     with Producer(bootstrap_servers=cluster.bootstrap_servers, compression_type="zstd", linger_ms=1) as producer:
