@@ -390,16 +390,19 @@ class BulkSender:
         parts: list[int | None] | None = [] if per_partition else None
         positions: list[int] | None = None
         early: list[tuple[int, BaseException]] = []
+        add_record, add_size, add_key_size, add_value_size = (
+            records.append, sizes.append, key_sizes.append, value_sizes.append
+        )
         add_part = parts.append if parts is not None else None
 
         def collect(
             _topic: str, chosen: int | None, _info: TopicInfo, record: Record, size: int, key_size: int,
             value_size: int, _callback: DeliveryCallback | None,
         ) -> None:
-            records.append(record)
-            sizes.append(size)
-            key_sizes.append(key_size)
-            value_sizes.append(value_size)
+            add_record(record)
+            add_size(size)
+            add_key_size(key_size)
+            add_value_size(value_size)
             if add_part is not None:
                 add_part(chosen)
 
