@@ -14,10 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from itertools import repeat
-from operator import add
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from josef import speedups
 from josef._core import lifecycle
@@ -26,7 +24,7 @@ from josef._core.batch import ProducerBatch
 from josef._core.metadata import ClusterMetadata, TopicInfo
 from josef._core.metrics import Metric, find
 from josef._core.partitioner import RoundRobin, murmur2
-from josef._core.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, Record, header_bytes
+from josef._core.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD, header_bytes
 from josef._core.sender import Sender
 from josef._core.transactions import (
     TransactionAbortRequiredError,
@@ -44,7 +42,7 @@ from josef._core.validation import (
     check_topic,
     serialization_failed,
 )
-from josef.bulk import SendManyCompletion, SendManyResult, as_column, failed_future, per_record
+from josef.bulk import BulkSender, SendManyResult
 from josef.config import ProducerConfig
 from josef.errors import (
     IllegalStateError,
@@ -53,7 +51,6 @@ from josef.errors import (
     ProducerForkedError,
     RecordTooLargeError,
     SenderStoppedError,
-    SerializationError,
 )
 from josef.future import (
     SENDER_THREADS,
@@ -74,10 +71,8 @@ if speedups.module is not None:
     speedups.module.configure_send_fast(ProducerBatch, BatchResult, RecordFuture, FRAMING_ESTIMATE)
 
 
-def _only_bytes(column: list[Any]) -> bool:
-    return set(map(type, column)) <= {bytes}
-
 _now = time.time
+_T = TypeVar("_T")
 _CLOSE_GRACE = 0.005  # seconds past close()'s timeout for the sender to fail what is left
 
 
@@ -155,6 +150,13 @@ class Producer:
                 self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn, self._max_payload,
                 self._hash_keys,
             ))
+        self._bulk = BulkSender(
+            accumulator=self._accumulator, metrics=self._metrics, topics=self._metadata_topics,
+            topic_info=self._topic_info, prepare=self._prepare, send=self.send, too_large=self._too_large,
+            one_at_a_time=self._interceptors is not None or self._serialize_in_context is not None,
+            plain_values=self._value_is_default, plain_keys=self._key_is_default, hash_keys=self._hash_keys,
+            custom_partition=self._choose_partition is not None, max_payload=self._max_payload,
+        )
         self._exit_flush_timeout = cfg["josef.exit.flush.timeout.ms"] / 1000
         self._txn = self._sender.txn
         self._sender.start()
@@ -201,6 +203,26 @@ class Producer:
             raise self._unusable("send")
         if self._txn is not None:
             self._txn.check_send()
+        return self._prepare(topic, value, key, partition, timestamp_ms, headers, callback, None, self._append, None)
+
+    def _prepare(
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int | None,
+        timestamp_ms: Any,
+        headers: Any,
+        callback: DeliveryCallback | None,
+        info: TopicInfo | None,
+        append: Callable[..., _T],
+        reject: Callable[..., _T] | None,
+    ) -> _T:
+        """One record made ready for the accumulator, for send() and send_many() alike (see
+        :class:`josef.bulk.PrepareRecord`): interceptors and serializers run, everything the wire
+        cannot carry is refused before any wait (see josef._core.validation), the partition is
+        chosen and the size checked; then ``append`` (or ``reject``, when too large; None: fail the record
+        alone, as send() does) is called."""
         if self._interceptors is not None:  # interceptor.classes: they may change the record
             if callback is not None and not callable(callback):
                 check_callback(callback)  # before the interceptors wrap it
@@ -209,8 +231,6 @@ class Producer:
             )
         if self._serialize_in_context is not None:
             key, value, headers = self._serialize_in_context(topic, key, value, headers)
-        # Everything the wire cannot carry is refused here, before any wait: nothing invalid
-        # may reach the sender thread (see josef._core.validation).
         if timestamp_ms is None:
             timestamp_ms = int(_now() * 1000)
         elif type(timestamp_ms) is not int or not 0 <= timestamp_ms <= INT64_MAX:
@@ -240,12 +260,13 @@ class Producer:
                     value_bytes = to_bytes(value_bytes)
             except Exception as exc:
                 raise serialization_failed("value", value, exc) from exc
-        try:
-            info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
-        except TypeError:  # unhashable: a list, a dict...
-            info = None
         if info is None:
-            info = self._topic_info(check_topic(topic))
+            try:
+                info = self._metadata.topics.get(topic)  # the sender replaces this dict on each update
+            except TypeError:  # unhashable: a list, a dict...
+                info = None
+            if info is None:
+                info = self._topic_info(check_topic(topic))
         if partition is not None:
             if type(partition) is not int or not 0 <= partition < len(info.leaders):
                 partition = check_partition(partition, topic, len(info.leaders))
@@ -267,11 +288,12 @@ class Producer:
         if header_section is not None:
             payload += len(header_section)
         if payload > self._max_payload:
-            return self._fail_at_once(
+            # reject is None only from send(), where _T is RecordFuture
+            return (reject or self._fail_at_once)(  # type: ignore[return-value]
                 topic, partition, timestamp_ms, key_size, value_size, payload + RECORD_OVERHEAD + HEADER_SIZE,
                 callback,
             )
-        return self._append(
+        return append(
             topic,
             partition,
             info,
@@ -290,6 +312,9 @@ class Producer:
         if self._value_in_context is not None and value is not None:
             value = self._value_in_context(topic, record_headers, value)
         return key, value, record_headers
+
+    def _metadata_topics(self) -> Mapping[str, TopicInfo]:
+        return self._metadata.topics  # the sender replaces this dict on each update
 
     def _topic_info(self, topic: str) -> TopicInfo:
         """A topic's partitions, waiting up to ``max.block.ms`` for its metadata, except on the
@@ -330,6 +355,14 @@ class Producer:
         assert self._round_robin is not None
         return self._round_robin.choose(topic, info.available, len(info.leaders))
 
+    def _too_large(self, size: int) -> RecordTooLargeError:
+        limit, name = min(
+            (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
+        )
+        return RecordTooLargeError(
+            f"the record is {size} bytes when serialized, larger than {name} ({limit}); it was not sent"
+        )
+
     def _fail_at_once(
         self,
         topic: str,
@@ -340,12 +373,7 @@ class Producer:
         size: int,
         callback: Callable[[RecordMetadata | None, BaseException | None], Any] | None,
     ) -> RecordFuture:
-        limit, name = min(
-            (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
-        )
-        error = RecordTooLargeError(
-            f"the record is {size} bytes when serialized, larger than {name} ({limit}); it was not sent"
-        )
+        error = self._too_large(size)
         if self._metrics.recording:
             self._metrics.record_error(topic, 1, time.monotonic())
         result = BatchResult(topic, -1 if partition is None else partition)
@@ -408,261 +436,7 @@ class Producer:
             raise self._unusable("send_many")
         if self._txn is not None:
             self._txn.check_send()
-        if self._interceptors is not None or self._serialize_in_context is not None:
-            return self._send_many_each(topic, values, keys, headers, partition, timestamps, callback,
-                                        per_record_futures)
-        value_list = as_column(values, "values")
-        count = len(value_list)
-        key_list = None if keys is None else per_record(as_column(keys, "keys"), count, "keys")
-        shared_headers: bytes | None = None
-        header_list = None
-        if isinstance(headers, Mapping):
-            shared_headers = header_bytes(normalize_headers(headers)) if headers else None
-        elif headers is not None:
-            header_list = per_record(as_column(headers, "headers"), count, "headers")
-        shared_ts = -1
-        ts_list = None
-        if timestamps is None:
-            shared_ts = int(_now() * 1000)
-        elif type(timestamps) is int:
-            shared_ts = check_timestamp(timestamps, "timestamps")
-        else:
-            ts_list = per_record(as_column(timestamps, "timestamps"), count, "timestamps")
-        if callback is not None and not callable(callback):
-            check_callback(callback)
-        try:
-            info = self._metadata.topics.get(topic)
-        except TypeError:  # unhashable: a list, a dict...
-            info = None
-        if info is None:
-            info = self._topic_info(check_topic(topic))
-        num_partitions = len(info.leaders)
-        if partition is not None and (type(partition) is not int or not 0 <= partition < num_partitions):
-            partition = check_partition(partition, topic, num_partitions)
-        plain = (
-            self._value_is_default and header_list is None and ts_list is None and self._choose_partition is None
-            and (key_list is None or self._key_is_default)
-        )
-        prepared = (
-            self._prepare_plain(value_list, key_list, shared_headers, shared_ts, partition, num_partitions)
-            if plain else None
-        )
-        if prepared is not None:
-            records, sizes, key_sizes, value_sizes, parts = prepared
-            positions: list[int] | None = None
-            early: list[tuple[int, BaseException]] = []
-        else:
-            records, sizes, key_sizes, value_sizes, parts, positions, early = self._prepare_each(
-                topic, info, value_list, key_list, header_list, shared_headers, ts_list, shared_ts, partition
-            )
-        if early and self._metrics.recording:
-            self._metrics.record_error(topic, len(early), time.monotonic())
-        results, slots, futures = self._accumulator.append_many(
-            topic, info, parts, records, sizes, key_sizes, value_sizes, callback, per_record_futures
-        )
-        failed: dict[int, RecordFuture] = {}
-        if early and (callback is not None or per_record_futures):
-            failed = {i: failed_future(topic, partition, exc, callback) for i, exc in early}
-        if not per_record_futures:
-            return SendManyCompletion(topic, count, results, slots, positions, early).future
-        assert futures is not None
-        if not early:
-            return futures
-        appended = iter(futures)
-        return [failed[i] if i in failed else next(appended) for i in range(count)]
-
-    def _send_many_each(
-        self, topic: str, values: Any, keys: Any, headers: Any, partition: int | None, timestamps: Any,
-        callback: DeliveryCallback | None, per_record_futures: bool,
-    ) -> Future[SendManyResult] | list[RecordFuture]:
-        """send_many() one send() at a time, so that interceptors and serializers that take
-        (topic, headers, data) see every record; a bad record fails alone, as in send_many()."""
-        value_list = as_column(values, "values")
-        count = len(value_list)
-        key_list = None if keys is None else per_record(as_column(keys, "keys"), count, "keys")
-        header_list = None
-        if headers is not None and not isinstance(headers, Mapping):
-            header_list = per_record(as_column(headers, "headers"), count, "headers")
-        ts_list = None
-        if timestamps is not None and type(timestamps) is not int:
-            ts_list = per_record(as_column(timestamps, "timestamps"), count, "timestamps")
-        futures: list[RecordFuture] = []
-        for i, value in enumerate(value_list):
-            try:
-                futures.append(self.send(
-                    topic, value, None if key_list is None else key_list[i], partition=partition,
-                    timestamp_ms=timestamps if ts_list is None else ts_list[i],
-                    headers=headers if header_list is None else header_list[i], callback=callback,
-                ))
-            except (SerializationError, ValueError) as exc:
-                futures.append(failed_future(topic, partition, exc, callback))
-        if per_record_futures:
-            return futures
-        outcome: Future[SendManyResult] = Future()
-        remaining = [count]
-        lock = threading.Lock()
-
-        def resolved(_future: RecordFuture) -> None:
-            with lock:
-                remaining[0] -= 1
-                last = remaining[0] == 0
-            if last:
-                errors: list[tuple[int, BaseException]] = []
-                for i, future in enumerate(futures):
-                    error = future.exception(0)
-                    if error is not None:
-                        errors.append((i, error))
-                outcome.set_result(SendManyResult(topic, count, errors))
-
-        if not futures:
-            outcome.set_result(SendManyResult(topic, 0))
-        for future in futures:
-            future.add_done_callback(resolved)
-        return outcome
-
-    def _prepare_each(
-        self,
-        topic: str,
-        info: TopicInfo,
-        value_list: list[Any],
-        key_list: list[Any] | None,
-        header_list: list[Any] | None,
-        shared_headers: bytes | None,
-        ts_list: list[Any] | None,
-        shared_ts: int,
-        partition: int | None,
-    ) -> tuple[list[Record], list[int], list[int], list[int], list[int | None] | None, list[int] | None,
-               list[tuple[int, BaseException]]]:
-        """send_many()'s records one by one, as send() prepares one: serialized, checked, placed.
-        A record that fails is left out and reported in the last list, (index, exception)."""
-        per_partition = partition is not None or self._choose_partition is not None or (
-            key_list is not None and self._hash_keys
-        )
-        count = len(value_list)
-        num_partitions = len(info.leaders)
-        records: list[Record] = []
-        sizes: list[int] = []
-        key_sizes: list[int] = []
-        value_sizes: list[int] = []
-        parts: list[int | None] | None = [] if per_partition else None
-        positions: list[int] | None = None
-        early: list[tuple[int, BaseException]] = []
-        key_ser, value_ser = self._key_serializer, self._value_serializer
-        key_plain = self._key_is_default
-        value_plain = self._value_is_default
-        hash_keys, choose = self._hash_keys, self._choose_partition
-        max_payload = self._max_payload
-        for i in range(count):
-            try:
-                value = value_list[i]
-                if value is None or (value_plain and type(value) is bytes):
-                    value_bytes = value
-                else:
-                    try:
-                        value_bytes = value_ser(value)
-                        if value_bytes is not None and type(value_bytes) is not bytes:
-                            value_bytes = to_bytes(value_bytes)
-                    except Exception as exc:
-                        raise serialization_failed("value", value, exc) from exc
-                if value_bytes is None:
-                    value_size = -1
-                    payload = 0
-                else:
-                    payload = value_size = len(value_bytes)
-                key_bytes = None
-                key_size = -1
-                if key_list is not None:
-                    key = key_list[i]
-                    if key is not None:
-                        try:
-                            key_bytes = key if type(key) is bytes and key_plain else key_ser(key)
-                            if key_bytes is not None and type(key_bytes) is not bytes:
-                                key_bytes = to_bytes(key_bytes)
-                        except Exception as exc:
-                            raise serialization_failed("key", key, exc) from exc
-                        if key_bytes is not None:
-                            key_size = len(key_bytes)
-                            payload += key_size
-                header_section = shared_headers
-                if header_list is not None:
-                    h = header_list[i]
-                    header_section = header_bytes(normalize_headers(h)) if h else None
-                if header_section is not None:
-                    payload += len(header_section)
-                timestamp = shared_ts
-                if ts_list is not None:
-                    timestamp = ts_list[i]
-                    if timestamp is None:
-                        timestamp = int(_now() * 1000)
-                    elif type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
-                        timestamp = check_timestamp(timestamp, "timestamps")
-                if payload > max_payload:
-                    limit, name = min(
-                        (self._max_request_size, "max.request.size"), (self._buffer_memory, "buffer.memory")
-                    )
-                    raise RecordTooLargeError(
-                        f"the record is {payload + RECORD_OVERHEAD + HEADER_SIZE} bytes when serialized, larger "
-                        f"than {name} ({limit}); it was not sent"
-                    )
-                if parts is not None:
-                    if partition is not None:
-                        chosen: int | None = partition
-                    elif key_bytes is not None and hash_keys:
-                        chosen = (murmur2(key_bytes) & 0x7FFFFFFF) % num_partitions
-                    elif choose is not None:
-                        chosen = choose(topic, key_bytes, value_bytes, info)
-                    else:
-                        chosen = None
-                    parts.append(chosen)
-            except Exception as exc:  # a bad record fails alone
-                early.append((i, exc))
-                if positions is None:
-                    positions = list(range(i))
-                continue
-            records.append((timestamp, key_bytes, value_bytes, header_section))
-            sizes.append(payload + FRAMING_ESTIMATE)
-            key_sizes.append(key_size)
-            value_sizes.append(value_size)
-            if positions is not None:
-                positions.append(i)
-        return records, sizes, key_sizes, value_sizes, parts, positions, early
-
-    def _prepare_plain(
-        self,
-        value_list: list[Any],
-        key_list: list[Any] | None,
-        shared_headers: bytes | None,
-        shared_ts: int,
-        partition: int | None,
-        num_partitions: int,
-    ) -> tuple[list[Record], list[int], list[int], list[int], list[int | None] | None] | None:
-        """send_many()'s records when they are all bytes and the same headers and timestamp go with
-        each: built column by column with C-level map/zip. None when a record needs the general
-        path (a value or key that is not bytes, or one too large)."""
-        if not _only_bytes(value_list) or (key_list is not None and not _only_bytes(key_list)):
-            return None
-        count = len(value_list)
-        value_sizes = list(map(len, value_list))
-        header_size = len(shared_headers) if shared_headers is not None else 0
-        keys: Any
-        if key_list is None:
-            payloads, key_sizes, keys = value_sizes, [-1] * count, repeat(None, count)
-        else:
-            key_sizes = list(map(len, key_list))
-            payloads, keys = list(map(add, value_sizes, key_sizes)), key_list
-        if count and max(payloads) + header_size > self._max_payload:
-            return None
-        records: list[Record] = list(
-            zip(repeat(shared_ts, count), keys, value_list, repeat(shared_headers, count), strict=True)
-        )
-        sizes = list(map((FRAMING_ESTIMATE + header_size).__add__, payloads))
-        parts: list[int | None] | None = None
-        if partition is not None:
-            parts = [partition] * count
-        elif key_list is not None and self._hash_keys:
-            hash_of = murmur2
-            parts = [(hash_of(key) & 0x7FFFFFFF) % num_partitions for key in key_list]
-        return records, sizes, key_sizes, value_sizes, parts
+        return self._bulk.send_many(topic, values, keys, headers, partition, timestamps, callback, per_record_futures)
 
     def send_sync(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> RecordMetadata:
         """``send()`` and wait for the result (flushing at once instead of lingering)."""
