@@ -15,14 +15,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_producers import _cpu, _create_topic, _payload  # a sibling script, not a package
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _payload(size: int) -> bytes:
+    return (b"josef-bench-" * (size // 12 + 1))[:size]
+
+
+def _create_topic(bootstrap: str, partitions: int) -> str:
+    """A fresh topic with a leader for every partition (created over the PLAINTEXT listener)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = f"bench-tls-{uuid.uuid4().hex[:10]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(name, timeout=5).topics.get(name)
+        if meta and meta.error is None and all(p.leader >= 0 for p in meta.partitions.values()):
+            return name
+        time.sleep(0.1)  # polling the broker's metadata: no event to wait on
+    raise RuntimeError(f"topic {name} not ready")
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ("josef", "confluent-kafka")
