@@ -187,7 +187,11 @@ def main() -> None:
         cluster.start()
     try:
         topic = f"soak-{uuid.uuid4().hex[:10]}"
-        endpoint.create_topic(topic, args.partitions, timeout=120)
+        # The harness broker keeps its log in RAM (/dev/shm): minutes at full speed would fill the machine,
+        # so the soak topic keeps at most 64 MiB per partition (small segments, quick deletion).
+        retention = {"retention.bytes": 64 << 20, "segment.bytes": 16 << 20, "segment.ms": 60_000,
+                     "file.delete.delay.ms": 1000}
+        endpoint.create_topic(topic, args.partitions, config=retention, timeout=120)
         sent = [0]
         sampler = Sampler(sent)
         outcome = produce(args, endpoint.bootstrap_servers, topic, sampler.start + args.minutes * 60, sent)
