@@ -187,8 +187,10 @@ def main() -> None:
         cluster.start()
     try:
         topic = f"soak-{uuid.uuid4().hex[:10]}"
-        # The harness broker keeps its log in RAM (/dev/shm): minutes at full speed would fill the machine,
-        # so the soak topic keeps at most 64 MiB per partition (small segments, quick deletion).
+        # The harness broker keeps its log in RAM (/dev/shm), and minutes at full speed fill the machine. The
+        # topic keeps 64 MiB per partition, but the broker deletes only every log.retention.check.interval.ms
+        # (5 min by default): at ~60 MB/s that is still up to ~18 GB of RAM. Prefer --bootstrap to a broker
+        # whose log is on disk.
         retention = {"retention.bytes": 64 << 20, "segment.bytes": 16 << 20, "segment.ms": 60_000,
                      "file.delete.delay.ms": 1000}
         endpoint.create_topic(topic, args.partitions, config=retention, timeout=120)
