@@ -182,8 +182,26 @@ def encode_batch(
 # Decoding: strict and bounds-checked, for tests, the CLI and the mock cluster.
 
 
+class _AttributeFlags:
+    """What a batch's ``attributes`` field says, for the header and the decoded batch alike."""
+
+    attributes: int
+
+    @property
+    def codec(self) -> int:
+        return self.attributes & CODEC_MASK
+
+    @property
+    def transactional(self) -> bool:
+        return bool(self.attributes & TRANSACTIONAL_FLAG)
+
+    @property
+    def control(self) -> bool:
+        return bool(self.attributes & CONTROL_FLAG)
+
+
 @dataclass(frozen=True)
-class BatchHeader:
+class BatchHeader(_AttributeFlags):
     """The fixed 61-byte header of a RecordBatch v2, unpacked but not yet checked."""
 
     base_offset: int
@@ -204,18 +222,6 @@ class BatchHeader:
     def size(self) -> int:
         """The whole batch's size, header included, as its length field says."""
         return self.length + _LOG_OVERHEAD
-
-    @property
-    def codec(self) -> int:
-        return self.attributes & CODEC_MASK
-
-    @property
-    def transactional(self) -> bool:
-        return bool(self.attributes & TRANSACTIONAL_FLAG)
-
-    @property
-    def control(self) -> bool:
-        return bool(self.attributes & CONTROL_FLAG)
 
 
 def read_batch_header(data: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
@@ -251,7 +257,7 @@ class DecodedRecord:
 
 
 @dataclass(frozen=True)
-class DecodedBatch:
+class DecodedBatch(_AttributeFlags):
     base_offset: int
     partition_leader_epoch: int
     attributes: int
@@ -263,18 +269,6 @@ class DecodedBatch:
     base_sequence: int
     records: list[DecodedRecord]
     size: int
-
-    @property
-    def codec(self) -> int:
-        return self.attributes & CODEC_MASK
-
-    @property
-    def transactional(self) -> bool:
-        return bool(self.attributes & TRANSACTIONAL_FLAG)
-
-    @property
-    def control(self) -> bool:
-        return bool(self.attributes & CONTROL_FLAG)
 
 
 def read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
