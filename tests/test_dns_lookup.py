@@ -77,7 +77,7 @@ def test_metadata_recovery_strategy(strategy: str, bootstrap_tried: bool) -> Non
     network.set_brokers({1: ("127.0.0.1", 10), 2: ("127.0.0.1", 11)})  # nothing listens on these ports
     tried: set[int] = set()
     try:
-        for attempt in range(12):
+        for attempt in range(200):  # least_loaded picks among equals at random: enough turns to reach each
             network.least_loaded(1e9 * (attempt + 1))  # far in the future: no node is backing off
             tried |= set(network.conns)
             for conn in list(network.conns.values()):
