@@ -84,6 +84,10 @@ class Authenticator(Protocol):
 AuthenticatorFactory = Callable[[str, Mapping[int, int]], Authenticator]
 
 _API_VERSIONS_MAX = 4
+# What one recv() asks for. Python allocates the whole size before the call: 1 MiB costs a fresh
+# mapping each time (14 µs against 2 µs for a 60-byte Produce response); larger frames take
+# several reads.
+_READ_CHUNK = 1 << 16
 
 
 @dataclass
@@ -419,7 +423,7 @@ class BrokerConnection:
         peer closed, None if nothing can be read now (or the connection closed)."""
         assert self.sock is not None
         try:
-            data = self.sock.recv(1 << 20)
+            data = self.sock.recv(_READ_CHUNK)
             if isinstance(self.sock, ssl.SSLSocket):
                 pending = self.sock.pending()
                 if pending:

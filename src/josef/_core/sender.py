@@ -79,8 +79,12 @@ class Sender:
         self.producer_ids: ProducerIdSource | None = None
         if self.idempotence is not None and self.txn is None:
             self.producer_ids = ProducerIdSource(self.idempotence, self.retry_backoff, self._fail_on_producer_id)
-        # Without idempotence, order survives retries only with one batch per partition in flight.
-        self.strict_order = self.idempotence is None and self.retries > 0
+        # Without idempotence, order survives retries only with one batch per partition in flight:
+        # as in the Java client, that is what max.in.flight.requests.per.connection=1 asks for;
+        # with more, a retried batch may land after the ones sent behind it.
+        self.strict_order = (
+            self.idempotence is None and self.retries > 0 and config["max.in.flight.requests.per.connection"] == 1
+        )
 
         self.in_flight: dict[TopicPartition, list[ProducerBatch]] = {}
         self.metadata_requests = MetadataRequests(metadata, self.retry_backoff, self._on_metadata_update)
