@@ -80,24 +80,41 @@ def main() -> None:
     parser.add_argument("--acks", default="1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--records", type=int, default=400_000, help="per run at 100 B (fewer for larger values)")
+    parser.add_argument("--clients", default="josef,josef-async,confluent-kafka")
+    parser.add_argument("--bootstrap", help="an existing broker; default: start one (tests/harness)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from tests.harness.kafka import KafkaCluster
 
-    variants = [("A", "josef", args.a), ("B", "josef", args.b), ("A", "josef-async", args.a),
-                ("B", "josef-async", args.b), ("-", "confluent-kafka", args.b)]
+    clients = args.clients.split(",")
+    variants = [(tree, client, path) for client in ("josef", "josef-async") if client in clients
+                for tree, path in (("A", args.a), ("B", args.b))]
+    if "confluent-kafka" in clients:
+        variants.append(("-", "confluent-kafka", args.b))
     results: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
     cluster = KafkaCluster(1, broker_config={"num.partitions": 1})
-    cluster.start()
+    if args.bootstrap:
+        from josef import Admin
+        from josef.admin import NewTopic
+
+        admin = Admin({"bootstrap.servers": args.bootstrap})
+        bootstrap = args.bootstrap
+
+        def create_topic(name: str, partitions: int, timeout: float) -> None:
+            admin.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout)
+    else:
+        cluster.start()
+        bootstrap = cluster.bootstrap_servers
+        create_topic = cluster.create_topic
     try:
         for size in map(int, args.sizes.split(",")):
             records = max(args.records * 100 // max(size, 100), 20_000)
             for round_ in range(args.rounds):
                 for tree, client, path in variants:
                     topic = f"ab-{uuid.uuid4().hex[:10]}"
-                    cluster.create_topic(topic, 6, timeout=120)
+                    create_topic(topic, 6, timeout=120)
                     spec = {"client": client, "size": size, "records": records, "topic": topic,
-                            "bootstrap": cluster.bootstrap_servers, "acks": args.acks}
+                            "bootstrap": bootstrap, "acks": args.acks}
                     env = dict(os.environ, PYTHONPATH=str(Path(path).resolve()))
                     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env,
                                          capture_output=True, text=True, timeout=900, check=True)
@@ -106,18 +123,22 @@ def main() -> None:
                     print(f"{size} B {client} {tree} round {round_ + 1}: {run['rate']:,.0f} records/s, "
                           f"{run['cpu_us']:.2f} µs CPU per record", flush=True)
     finally:
-        cluster.stop()
+        if args.bootstrap:
+            admin.close()
+        else:
+            cluster.stop()
     for size in map(int, args.sizes.split(",")):
-        ref = results[(size, "-", "confluent-kafka")]
-        ref_rate = statistics.median(r["rate"] for r in ref)
-        ref_cpu = statistics.median(r["cpu_us"] for r in ref)
+        ref = results.get((size, "-", "confluent-kafka"))
+        ref_rate = statistics.median(r["rate"] for r in ref) if ref else None
+        ref_cpu = statistics.median(r["cpu_us"] for r in ref) if ref else None
         for tree, client, _ in variants:
             runs = results[(size, tree, client)]
             rate = statistics.median(r["rate"] for r in runs)
             cpu = statistics.median(r["cpu_us"] for r in runs)
+            vs_rate = f" ({rate / ref_rate:.2f}x confluent-kafka)" if ref_rate else ""
+            vs_cpu = f" ({cpu / ref_cpu:.2f}x)" if ref_cpu else ""
             print(f"{size:5} B acks={args.acks} {client:15} {tree}  median {rate:>9,.0f}  best "
-                  f"{max(r['rate'] for r in runs):>9,.0f} records/s ({rate / ref_rate:.2f}x confluent-kafka)  "
-                  f"CPU {cpu:.2f} µs/record ({cpu / ref_cpu:.2f}x)")
+                  f"{max(r['rate'] for r in runs):>9,.0f} records/s{vs_rate}  CPU {cpu:.2f} µs/record{vs_cpu}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate, groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -556,10 +556,14 @@ class Accumulator:
 
     def complete(self, batch: ProducerBatch) -> None:
         """Give a finished batch's memory back and wake threads waiting for it."""
+        self.complete_many((batch,))
+
+    def complete_many(self, batches: Iterable[ProducerBatch]) -> None:
         with self._lock:
-            self.incomplete.discard(batch)
-            self.available += batch.reserved
-            batch.reserved = 0
+            for batch in batches:
+                self.incomplete.discard(batch)
+                self.available += batch.reserved
+                batch.reserved = 0
             if self.waiters:
                 self._space.notify_all()
 

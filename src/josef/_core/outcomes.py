@@ -75,6 +75,11 @@ class BatchOutcomes:
         self.forced = False  # close() gave up: nothing is retried any more
         self.retried_batches = 0
         self.split_batches = 0
+        # No batch runs out before this: every batch there was when it was computed counted, and a
+        # later one runs out delivery.timeout.ms after its creation at the earliest. Spares a walk
+        # over every queue at each turn of the sender.
+        self._next_expiry = 0.0
+        self._released: list[tuple[ProducerBatch, int, int]] | None = None  # delivered by this response
 
     def on_produce_response(
         self,
@@ -82,6 +87,25 @@ class BatchOutcomes:
         response: dict[str, Any] | None,
         error: KafkaError | None,
         names_by_id: dict[Any, str] | None = None,
+    ) -> None:
+        # The batches this answer delivers give their memory back together (one lock and one
+        # wake-up of waiting senders per response, not per batch), then their futures resolve.
+        self._released = []
+        try:
+            self._on_produce_response(by_tp, response, error, names_by_id)
+        finally:
+            released, self._released = self._released, None
+            if released:
+                self.acc.complete_many([batch for batch, _, _ in released])
+                for batch, base_offset, append_time in released:
+                    batch.result.complete(base_offset, append_time if append_time is not None else -1, None)
+
+    def _on_produce_response(
+        self,
+        by_tp: dict[TopicPartition, ProducerBatch],
+        response: dict[str, Any] | None,
+        error: KafkaError | None,
+        names_by_id: dict[Any, str] | None,
     ) -> None:
         now = time.monotonic()
         for batch in by_tp.values():
@@ -286,6 +310,9 @@ class BatchOutcomes:
     def complete(self, batch: ProducerBatch, base_offset: int, append_time: int, error: BaseException | None) -> None:
         if batch.result.done():
             return
+        if error is None and self._released is not None:
+            self._released.append((batch, base_offset, append_time))
+            return
         self.acc.complete(batch)
         if error is not None and self.metrics.recording:
             self.metrics.record_error(batch.topic, len(batch.records), time.monotonic())
@@ -298,6 +325,8 @@ class BatchOutcomes:
         bound, as in the Java client. A batch that may be in the log (sent, no answer) fails with
         its outcome unknown; its sequence is never reused: the epoch is bumped (KIP-360) once the
         requests in flight are resolved, and a transaction holding it must abort."""
+        if now < self._next_expiry:
+            return self._next_expiry - now + 0.001
         expired, next_expiry = self.acc.expire(now, self.delivery_timeout)
         for flight in self.in_flight.values():
             for batch in flight:
@@ -313,6 +342,7 @@ class BatchOutcomes:
             if self.idempotence is not None and batch.base_sequence >= 0:
                 self.idempotence.failed(batch, None)
             self.complete(batch, -1, -1, self._delivery_timeout(batch, now))
+        self._next_expiry = min(next_expiry, now + self.delivery_timeout)
         return max(next_expiry - now, 0.0) + 0.001
 
     def fail_everything(self, error: BaseException) -> None:
