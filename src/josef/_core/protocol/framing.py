@@ -13,6 +13,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from josef._core.protocol import produce
 from josef._core.protocol.apis import APIS, CLIENT_VERSIONS, ApiKey
 from josef._core.protocol.codec import Chunks, Codec, EncodeError, compile_message, skip_tagged_fields, truncated
 from josef.errors import ErrorCode, ProtocolError, UnsupportedVersionError
@@ -38,6 +39,7 @@ _H = struct.Struct(">h")
 _DECODE_FAILURES = (struct.error, IndexError, ValueError, OverflowError, TypeError)
 
 _codecs: dict[tuple[int, int, bool], Codec] = {}
+_PRODUCE_MAX = APIS[ApiKey.PRODUCE].max_version
 _CLIENT_RANGES: dict[int, tuple[int, int]] = {int(key): span for key, span in CLIENT_VERSIONS.items()}
 
 
@@ -109,6 +111,10 @@ def encode_request(
     :class:`~josef.errors.UnsupportedVersionError` for an API or version josef does not implement and
     :class:`~josef._core.protocol.codec.EncodeError` (a ``ValueError``) for a bad value.
     """
+    if api_key == ApiKey.PRODUCE and version >= produce.FIRST_FLEXIBLE and version <= _PRODUCE_MAX:
+        frame = produce.encode_request(version, correlation_id, client_id, body)
+        if frame is not None:
+            return frame
     codec = _codec(api_key, version, True)
     out = Chunks()
     out += _SIZE.pack(0)  # patched by frame()
@@ -152,8 +158,15 @@ def decode_response(api_key: int, version: int, frame: bytes | memoryview) -> tu
     error_code UNSUPPORTED_VERSION (35) and its own ApiVersions range in ``api_keys``.  When the body
     starts with error code 35 the frame is therefore decoded as v0, whatever ``version`` was asked for.
     """
-    codec = _codec(api_key, version, False)
     buf = frame if isinstance(frame, bytes) else bytes(frame)
+    if api_key == ApiKey.PRODUCE and version >= produce.FIRST_FLEXIBLE and version <= _PRODUCE_MAX:
+        try:
+            fast = produce.decode_response(version, buf)
+        except _DECODE_FAILURES:
+            fast = None  # malformed: the generic codec says how
+        if fast is not None:
+            return fast
+    codec = _codec(api_key, version, False)
     try:
         if len(buf) < 4:
             raise truncated("response header")
