@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from josef._core.protocol.primitives import read_uvarint, write_uvarint
+
 __all__ = ["FIRST_FLEXIBLE", "decode_response", "encode_request"]
 
 FIRST_FLEXIBLE = 9
@@ -32,10 +34,7 @@ _topic_ids: dict[bytes, uuid.UUID] = {}
 
 def _uvarint(value: int) -> bytes:
     out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
+    write_uvarint(out, value)
     return bytes(out)
 
 
@@ -111,23 +110,6 @@ def _encode_request(
     return out
 
 
-def _read_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
-    byte = buf[pos]
-    if byte < 0x80:
-        return byte, pos + 1
-    value = byte & 0x7F
-    shift = 7
-    while True:
-        pos += 1
-        byte = buf[pos]
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos + 1
-        shift += 7
-        if shift > 28:
-            raise ValueError("uvarint longer than 5 bytes")
-
-
 def decode_response(version: int, buf: bytes) -> tuple[int, dict[str, Any]] | None:
     """``(correlation_id, body)`` of a flexible Produce response frame (after the size prefix), or
     None when it carries something this reader leaves to the generic codec."""
@@ -137,7 +119,7 @@ def decode_response(version: int, buf: bytes) -> tuple[int, dict[str, Any]] | No
     pos = 5
     by_id = version >= 13
     with_leader = version >= 10
-    count, pos = _read_uvarint(buf, pos)
+    count, pos = read_uvarint(buf, pos)
     if count == 0:  # a null array: the generic codec says what it means
         return None
     responses: list[dict[str, Any]] = []
@@ -153,13 +135,13 @@ def decode_response(version: int, buf: bytes) -> tuple[int, dict[str, Any]] | No
             topic = {"topic_id": topic_id}
             pos += 16
         else:
-            n, pos = _read_uvarint(buf, pos)
+            n, pos = read_uvarint(buf, pos)
             if n == 0:
                 return None
             end = pos + n - 1
             topic = {"name": buf[pos:end].decode()}
             pos = end
-        parts_count, pos = _read_uvarint(buf, pos)
+        parts_count, pos = read_uvarint(buf, pos)
         if parts_count == 0:
             return None
         parts: list[dict[str, Any]] = []
