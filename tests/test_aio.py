@@ -111,3 +111,33 @@ def test_send_keywords_are_typed_for_mypy_strict(tmp_path: Path) -> None:
     assert 'Unexpected keyword argument "partiton"' in bad.stdout
     wrong_type = _mypy(tmp_path, USER_SCRIPT.format(extra='asyncio.run(producer.send("orders", b"v", partition="1"))'))
     assert wrong_type.returncode == 1 and "partition" in wrong_type.stdout
+
+
+def test_a_sync_producers_future_can_be_awaited_and_a_cancelled_wait_is_harmless() -> None:
+    """AsyncProducer.send() hands back the record's own future, awaitable; a Producer's is the same
+    object, so asyncio code may await it too. Cancelling a wait leaves the record alone."""
+    from josef import Producer, RecordFuture
+    from josef.testing import MockCluster
+
+    async def main(cluster: MockCluster) -> None:
+        with Producer(bootstrap_servers=cluster.bootstrap_servers, linger_ms=0) as producer:
+            future = producer.send("t", b"v", partition=1)
+            assert isinstance(future, RecordFuture)
+            metadata = await future
+            assert (metadata.topic, metadata.partition, metadata.offset) == ("t", 1, 0)
+            cluster.set_rtt(0.3)  # the next answer comes late: a wait is cancelled before it
+            slow = producer.send("t", b"w", partition=1)
+            started = asyncio.Event()
+            waiting = asyncio.ensure_future(_wait(slow, started))
+            await started.wait()  # the task now waits on the record
+            assert not slow.done()
+            waiting.cancel()
+            assert (await slow).offset == 1  # resolved later; the cancelled waiter was skipped
+            assert waiting.cancelled()
+
+    async def _wait(future: Any, started: asyncio.Event) -> Any:
+        started.set()
+        return await future
+
+    with MockCluster(topics={"t": 2}) as cluster:
+        asyncio.run(main(cluster))

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
@@ -24,44 +23,9 @@ from josef.producer import Producer
 HeadersArg = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | str | None"]] | None
 
 
-class AsyncRecordFuture(tuple):  # type: ignore[type-arg]
-    """Awaitable result of :meth:`AsyncProducer.send`; costs nothing until awaited.
-
-    A tuple underneath, (record future, loop or None: the running loop when awaited), as
-    :class:`~josef.future.RecordFuture` is: ``await send()`` builds one per record."""
-
-    __slots__ = ()
-
-    def __new__(cls, future: RecordFuture, loop: asyncio.AbstractEventLoop | None = None) -> AsyncRecordFuture:
-        return tuple.__new__(cls, (future, loop))
-
-    _future: RecordFuture = property(itemgetter(0))  # type: ignore[assignment]
-    # A future is itself, not its fields.
-    __eq__ = object.__eq__
-    __ne__ = object.__ne__
-    __hash__ = object.__hash__
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def __await__(self) -> Generator[Any, None, RecordMetadata]:
-        future: RecordFuture = self[0]
-        if future.done():
-            return future.result(0)
-        loop = self[1] or asyncio.get_running_loop()
-        waiter: asyncio.Future[RecordMetadata] = loop.create_future()
-
-        def resolve(future: RecordFuture) -> None:  # on the sender thread
-            loop.call_soon_threadsafe(_settle, waiter, future)
-
-        future.add_done_callback(resolve)
-        return (yield from waiter.__await__())
-
-    def __repr__(self) -> str:
-        return f"<AsyncRecordFuture {self._future!r}>"
-
-
-_new_async_future = tuple.__new__  # _new_async_future(AsyncRecordFuture, (future, None)), without __new__'s call
+# What AsyncProducer.send() returns: the record's future, awaitable (a RecordFuture is: its
+# ``__await__`` does not block the loop). One name for asyncio users, no second object per record.
+AsyncRecordFuture = RecordFuture
 
 
 def _estimated_bytes(values: Any, unknown: int) -> int:
@@ -71,16 +35,6 @@ def _estimated_bytes(values: Any, unknown: int) -> int:
     first = values[0] if values else None
     width = len(first) if isinstance(first, (bytes, bytearray, str)) else 64
     return len(values) * (width + 64)
-
-
-def _settle(waiter: asyncio.Future[RecordMetadata], future: RecordFuture) -> None:
-    if waiter.done():
-        return
-    error = future.exception(0)
-    if error is not None:
-        waiter.set_exception(error)
-    else:
-        waiter.set_result(future.result(0))
 
 
 class AsyncProducer:
@@ -132,7 +86,7 @@ class AsyncProducer:
         if try_send is not None:
             future = try_send(topic, value, key, partition, timestamp_ms, headers, callback)
             if future is not None:
-                return _new_async_future(AsyncRecordFuture, (future, None))
+                return future
         if producer.can_send_without_blocking(topic):
             future = producer.send(
                 topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
@@ -142,7 +96,7 @@ class AsyncProducer:
                 producer.send, topic, value, key,
                 partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
             )
-        return _new_async_future(AsyncRecordFuture, (future, None))
+        return future
 
     async def send_many(
         self, topic: str, values: Any, keys: Any = None, *, per_record_futures: bool = False, **kwargs: Any
@@ -161,7 +115,7 @@ class AsyncProducer:
         else:
             queued = await loop.run_in_executor(None, send_many)
         if isinstance(queued, list):
-            return [AsyncRecordFuture(future) for future in queued]
+            return queued
         return asyncio.wrap_future(queued, loop=loop)
 
     async def send_and_wait(

@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -243,9 +243,35 @@ class RecordFuture(tuple):  # type: ignore[type-arg]
         timestamp = batch.log_append_time if batch.log_append_time >= 0 else self._timestamp
         return RecordMetadata(batch.topic, batch.partition, offset, timestamp, self._key_size, self._value_size)
 
+    def __await__(self) -> Generator[Any, None, RecordMetadata]:
+        """In asyncio: the record's metadata once delivered (the event loop is not blocked)."""
+        if self.done():
+            return self.result(0)
+        import asyncio  # only asyncio users get here
+
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[RecordMetadata] = loop.create_future()
+
+        def resolve(future: RecordFuture) -> None:  # on the sender thread
+            loop.call_soon_threadsafe(_settle, waiter, future)
+
+        self.add_done_callback(resolve)
+        return (yield from waiter.__await__())
+
     def __repr__(self) -> str:
         state = "pending" if not self.done() else ("failed" if self._error() else "done")
         return f"<RecordFuture {self._batch.topic}-{self._batch.partition}#{self._index} {state}>"
+
+
+def _settle(waiter: Any, future: RecordFuture) -> None:
+    """Hand a record's outcome to the asyncio future awaiting it (on the event loop)."""
+    if waiter.done():  # cancelled meanwhile
+        return
+    error = future.exception(0)
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(future.result(0))
 
 
 new_future = tuple.__new__  # the fast way to build a RecordFuture: new_future(RecordFuture, (fields...))
