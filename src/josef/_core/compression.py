@@ -35,7 +35,7 @@ MIN_PRODUCE_VERSION = {NONE: 3, GZIP: 3, SNAPPY: 3, LZ4: 3, ZSTD: 7}
 DEFAULT_LEVEL = {GZIP: -1, LZ4: 9, ZSTD: 3}
 
 Data = bytes | bytearray | memoryview
-Compressor = Callable[[Data], bytes]
+Compressor = Callable[[Data], "bytes | bytearray"]
 
 # LZ4 frame header as Java writes it: magic, FLG=0x60 (v1, independent blocks, no
 # checksums, no content size), BD=0x40 (64 KiB blocks), HC = (xxh32(FLG, BD) >> 8) & 0xff.
@@ -49,19 +49,22 @@ _U32 = struct.Struct("<I")
 _LZ4_HC_MIN = 3
 
 
-def _lz4_fast(data: Data) -> bytes:
+def _lz4_fast(data: Data) -> bytearray:
     """LZ4 frame of independent blocks made by LZ4's default (fast) block compressor: what
-    Java's ``Lz4BlockOutputStream`` writes at level 9. Blocks go straight into one buffer."""
+    Java's ``Lz4BlockOutputStream`` writes at level 9. Blocks go straight into one buffer, sized
+    for the worst case of these blocks (not of full ones) and trimmed in place: a batch is
+    usually one block of a few KiB, and zeroing or copying 64 KiB per batch cost more than LZ4."""
     src = memoryview(data).cast("B")
     n = len(src)
-    blocks = (n + _LZ4_BLOCK - 1) // _LZ4_BLOCK
-    out = bytearray(len(_LZ4_HEADER) + blocks * (4 + _LZ4_BLOCK_BOUND) + 4)
+    full, rest = divmod(n, _LZ4_BLOCK)
+    bound = full * (4 + _LZ4_BLOCK_BOUND) + (4 + rest + rest // 255 + 16 if rest else 0)
+    out = bytearray(len(_LZ4_HEADER) + bound + 4)
     out[: len(_LZ4_HEADER)] = _LZ4_HEADER
     pos = len(_LZ4_HEADER)
     with memoryview(out) as view:
         for start in range(0, n, _LZ4_BLOCK):
             chunk = src[start : start + _LZ4_BLOCK]
-            size = cramjam.lz4.compress_block_into(chunk, view[pos + 4 :], store_size=False)
+            size = _lz4_block_into(chunk, view[pos + 4 :], store_size=False)
             if size < len(chunk):
                 _U32.pack_into(out, pos, size)
             else:  # incompressible: store the block raw, flagged by the high bit (as Java does)
@@ -70,7 +73,11 @@ def _lz4_fast(data: Data) -> bytes:
                 view[pos + 4 : pos + 4 + size] = chunk
             pos += 4 + size
     _U32.pack_into(out, pos, 0)  # end mark
-    return bytes(memoryview(out)[: pos + 4])
+    del out[pos + 4 :]
+    return out
+
+
+_lz4_block_into = cramjam.lz4.compress_block_into
 
 
 def _lz4_hc(level: int) -> Compressor:

@@ -379,7 +379,7 @@ class BrokerConnection:
     ) -> None:
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
         frame = encode_request(api_key, version, self._correlation, self.client_id, body)
-        if not self._out and type(frame) is bytearray:
+        if not self._out and isinstance(frame, bytearray):
             self._out = frame  # ours alone: no copy of a whole request into the queue
         else:
             self._out += frame

@@ -15,6 +15,7 @@ from typing import Any
 
 from josef._core.accumulator import Accumulator
 from josef._core.batch import ProducerBatch
+from josef._core.compression import Compressor
 from josef._core.idempotence import IdempotenceState, add_sequence
 from josef._core.metadata import ClusterMetadata
 from josef._core.metrics import ProducerMetrics
@@ -51,7 +52,7 @@ class BatchOutcomes:
         retries: int,
         delivery_timeout: float,
         retry_backoff: Backoff,
-        compress: Callable[[bytes], bytes] | None,
+        compress: Compressor | None,
         accumulator: Accumulator,
         metadata: ClusterMetadata,
         metrics: ProducerMetrics,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crc32c import crc32c
@@ -142,7 +142,7 @@ def encode_batch(
     transactional: bool = False,
     control: bool = False,
     codec: int = compression.NONE,
-    compress: Callable[[bytes | bytearray], bytes] | None = None,
+    compress: compression.Compressor | None = None,
 ) -> tuple[bytearray, int]:
     """A whole RecordBatch v2 (base offset 0: the broker assigns it); returns it with the size of its
     uncompressed record section.  ``control``: a transaction-marker batch (brokers write those)."""

@@ -102,8 +102,9 @@ def encode_request_into(
 
 def encode_request(
     api_key: int, version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any]
-) -> bytes:
-    """The whole request frame, including the 4-byte big-endian size prefix.
+) -> bytes | bytearray:
+    """The whole request frame, including the 4-byte big-endian size prefix (a bytearray nobody
+    else holds, for Produce).
 
     Fields missing from ``body`` take their defaults; fields that exist only in other versions of the
     message are ignored; any other key raises :class:`~josef._core.protocol.codec.EncodeError` naming it (a
