@@ -637,7 +637,16 @@ def _summaries(doc: dict[str, Any]) -> dict[Workload, dict[str, dict[str, Any]]]
     return out
 
 
+def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' results as one: the first's settings and machine, every client, every run."""
+    merged = {**docs[0], "args": dict(docs[0]["args"]), "runs": [run for doc in docs for run in doc["runs"]]}
+    clients = {client for doc in docs for client in doc["args"]["clients"]}
+    merged["args"]["clients"] = [client for client in CLIENTS if client in clients]
+    return merged
+
+
 def render(doc: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     summaries = _summaries(doc)
     m = doc["machine"]
     lines = ["# josef benchmarks: producers side by side", ""]
@@ -649,9 +658,11 @@ def render(doc: dict[str, Any], out_dir: Path) -> None:
               f"- load average when the run started: {', '.join(f'{x:.2f}' for x in m.get('load_average', []))}"]
     lines += [f"- {name}: {version}" for name, version in m.get("versions", {}).items()]
     a = doc["args"]
+    counts = sorted({r["records"] for r in doc["runs"] if r["mode"] == "throughput"}) or [a["records"]]
     lines += ["", "## Method", "",
-              f"One broker, one fresh topic per run; each run in its own process; {a['records']:,} records per "
-              f"throughput run, {a['repeat']} repeats (median and best records/s; CPU and RSS are medians). "
+              f"One broker, one fresh topic per run; each run in its own process; "
+              f"{' or '.join(f'{n:,}' for n in counts)} records per throughput run (under each table), "
+              f"{a['repeat']} repeats (median and best records/s; CPU and RSS are medians). "
               "CPU is user + system time of every thread from before the producer is created to its close "
               "(java: the whole JVM, start included). \"equal settings\": "
               f"batch size {a['equal_batch_size']:,} B and linger {a['equal_linger_ms']} ms for every client; "
@@ -664,7 +675,8 @@ def render(doc: dict[str, Any], out_dir: Path) -> None:
     for w, clients in summaries.items():
         ref = clients.get(REFERENCE, {}).get("median")
         base = clients.get("josef", {}).get("median")
-        lines += [f"### {w.label()}", "",
+        runs_of = [r["records"] for r in doc["runs"] if r["mode"] == "throughput" and Workload(**r["workload"]) == w]
+        lines += [f"### {w.label()}", "", f"{max(runs_of):,} records per run.", "",
                   "| client | records/s (median) | best | MB/s | CPU s / M records | peak RSS MiB | "
                   f"vs {REFERENCE} | vs josef |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -771,7 +783,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
     parser.add_argument("--out", default=str(Path(__file__).parent), help="folder for RESULTS.md etc.")
     parser.add_argument("--plan", action="store_true", help="list the runs and stop")
-    parser.add_argument("--render", metavar="RESULTS.json", help="only redraw RESULTS.md and the chart from a file")
+    parser.add_argument("--render", metavar="RESULTS.json", nargs="+",
+                        help="only redraw RESULTS.md and the chart from results files (several: their runs merged)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     if "--quick" in sys.argv:  # the quick subset's values become the defaults: flags given still win
         parser.set_defaults(**QUICK)
@@ -780,7 +793,7 @@ def main() -> None:
         child(json.loads(args.child))
         return
     if args.render:
-        render(json.loads(Path(args.render).read_text()), Path(args.out))
+        render(merge([json.loads(Path(path).read_text()) for path in args.render]), Path(args.out))
         return
     if not set(args.keys) <= {"keyless", "keyed"} or not set(args.settings) <= {"default", "equal"}:
         parser.error("--keys takes keyless,keyed and --settings default,equal")
