@@ -7,6 +7,7 @@ arenas, interned buffers) with the end, and the peak with ``buffer.memory`` + 64
     python bench/soak.py                                   # starts a 1-node Kafka itself, 10 minutes
     python bench/soak.py --bootstrap 127.0.0.1:9092 --api send_many --compression lz4
     python bench/soak.py --minutes 1 --from-minute 0.25    # a short look
+    python bench/soak.py --keys 1000 --partitions 120      # keyed records over many partitions
 
 Writes soak.json (every sample) and, with matplotlib, soak.png into ``--out``; exits 1 when the
 peak is over the limit or RSS grew by more than ``--max-growth-mib`` after the warm-up.
@@ -72,6 +73,7 @@ def produce(args: argparse.Namespace, bootstrap: str, topic: str, deadline: floa
         config[key] = value
     letters = bytes(65 + i % 26 for i in range(256))
     pool = [os.urandom(args.size).translate(letters) for _ in range(1000)]
+    keys: list[bytes | None] = [b"%d" % (i % args.keys) for i in range(1000)] if args.keys else [None] * 1000
     chunk = 1000
     mono = time.monotonic
     if args.api == "async":
@@ -80,8 +82,8 @@ def produce(args: argparse.Namespace, bootstrap: str, topic: str, deadline: floa
             await producer.partitions_for(topic)
             send = producer.send
             while mono() < deadline:
-                for value in pool:
-                    await send(topic, value)
+                for value, key in zip(pool, keys, strict=True):
+                    await send(topic, value, key)
                 sent[0] += len(pool)
             await producer.flush()
             errors = producer.metric("record-error-total")
@@ -95,10 +97,10 @@ def produce(args: argparse.Namespace, bootstrap: str, topic: str, deadline: floa
     send, send_many = producer.send, producer.send_many
     while mono() < deadline:
         if args.api == "send_many":
-            send_many(topic, pool[:chunk])
+            send_many(topic, pool[:chunk], keys if args.keys else None)
         else:
-            for value in pool:
-                send(topic, value)
+            for value, key in zip(pool, keys, strict=True):
+                send(topic, value, key)
         sent[0] += len(pool)
     producer.flush()
     result = {"errors": producer.metric("record-error-total"), "buffer_memory": int(producer.config["buffer.memory"])}
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--acks", default="1", choices=["0", "1", "all"])
     parser.add_argument("--compression", default="none", choices=["none", "gzip", "snappy", "lz4", "zstd"])
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--keys", type=int, default=0, help="distinct keys, cycled (0: keyless)")
     parser.add_argument("--config", "-X", action="append", default=[], metavar="KEY=VALUE",
                         help="more producer settings")
     parser.add_argument("--max-growth-mib", type=float, default=4.0)

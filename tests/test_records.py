@@ -107,31 +107,17 @@ def test_c_speedups_are_built() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40), st.sampled_from([0, 1, 127, 128, 70_000]))
-def test_c_and_python_record_encoders_agree(records: list, base_delta: int, first_offset: int) -> None:
+@given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40))
+def test_c_and_python_record_encoders_agree(records: list, base_delta: int) -> None:
     from josef._core import records as module
 
     encoded = [
         (TS + delta, key, value, header_bytes(normalize_headers(headers)) if headers else None)
         for delta, key, value, headers in records
     ]
-    assert bytes(module.encode_records(encoded, TS + base_delta, first_offset)) == bytes(
-        module.encode_records_py(encoded, TS + base_delta, first_offset)
+    assert bytes(module.encode_records(encoded, TS + base_delta)) == bytes(
+        module.encode_records_py(encoded, TS + base_delta)
     )
-
-
-def test_a_records_section_written_in_parts_is_the_section_written_at_once() -> None:
-    """What appends do (ProducerBatch.raw): each part encoded from its first offset, joined."""
-    from josef._core import records as module
-
-    section = [(TS + i % 7 - 3, b"k%d" % i if i % 3 else None, b"v" * (i * 37 % 300), None) for i in range(300)]
-    for encode in (module.encode_records, module.encode_records_py):
-        parts = bytearray()
-        for start in range(0, 300, 23):
-            parts += encode(section[start : start + 23], TS, start)
-        assert bytes(parts) == bytes(encode(section, TS))
-    with pytest.raises(ValueError, match="first_offset"):
-        module.encode_records(section, TS, -1)
 
 
 @settings(max_examples=10, deadline=None)

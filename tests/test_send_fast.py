@@ -97,28 +97,6 @@ def test_batches_equal_ignoring_keys(cluster: MockCluster, calls: list[dict[str,
     assert _run(cluster, True, calls, **config) == _run(cluster, False, calls, **config)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=st.lists(record_args, min_size=1, max_size=60))
-def test_records_written_at_append_are_the_records_encoded_at_drain(
-    cluster: MockCluster, calls: list[dict[str, Any]]
-) -> None:
-    """Batches for keyed or explicitly partitioned records carry their records section in wire format,
-    written at each append (ProducerBatch.raw, by the C shortcut and by the Python appends alike); the
-    broker must store exactly what encoding the queued records when the batch is sent gives
-    (timestamps in any order: negative deltas; sticky records joining such a batch too)."""
-    with_raw = _run(cluster, True, calls)
-    original = josef._core.accumulator.Accumulator._new_batch
-
-    def without_raw(self: Any, *args: Any, **kwargs: Any) -> Any:
-        batch, wake = original(self, *args, **kwargs)
-        batch.raw = None  # the sender encodes from the records
-        return batch, wake
-
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(josef._core.accumulator.Accumulator, "_new_batch", without_raw)
-        assert _run(cluster, False, calls) == with_raw
-
-
 def test_many_records_take_the_shortcut_and_keep_their_order(
     cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

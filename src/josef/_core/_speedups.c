@@ -109,56 +109,13 @@ optional_bytes(PyObject *obj, const char **data, Py_ssize_t *len, const char *wh
 
 #define ENCODE_NOGIL_MIN (256 * 1024) /* bytes of records section copied with the GIL released */
 
-/* Sets v->body; returns the record's whole size (its length varint and body). */
-static inline Py_ssize_t
-record_size(RecordView *v, Py_ssize_t offset_delta)
-{
-    Py_ssize_t body = 1 + varint_size(v->ts_delta) + varint_size(offset_delta);
-    body += varint_size(v->key_len) + (v->key_len > 0 ? v->key_len : 0);
-    body += varint_size(v->value_len) + (v->value_len > 0 ? v->value_len : 0);
-    body += v->headers ? v->headers_len : 1;
-    v->body = body;
-    return varint_size(body) + body;
-}
-
-static inline char *
-write_record(char *p, const RecordView *v, Py_ssize_t offset_delta)
-{
-    p = write_varint(p, v->body);
-    *p++ = 0; /* attributes */
-    p = write_varint(p, v->ts_delta);
-    p = write_varint(p, offset_delta);
-    p = write_varint(p, v->key_len);
-    if (v->key_len > 0) {
-        memcpy(p, v->key, v->key_len);
-        p += v->key_len;
-    }
-    p = write_varint(p, v->value_len);
-    if (v->value_len > 0) {
-        memcpy(p, v->value, v->value_len);
-        p += v->value_len;
-    }
-    if (v->headers) {
-        memcpy(p, v->headers, v->headers_len);
-        p += v->headers_len;
-    } else {
-        *p++ = 0;
-    }
-    return p;
-}
-
 static PyObject *
 speedups_encode_records(PyObject *self, PyObject *args)
 {
     PyObject *records;
     long long base_ts;
-    Py_ssize_t first_offset = 0;
-    if (!PyArg_ParseTuple(args, "OL|n", &records, &base_ts, &first_offset))
+    if (!PyArg_ParseTuple(args, "OL", &records, &base_ts))
         return NULL;
-    if (first_offset < 0) {
-        PyErr_SetString(PyExc_ValueError, "first_offset must not be negative");
-        return NULL;
-    }
     PyObject *seq = PySequence_Fast(records, "records must be a sequence");
     if (seq == NULL)
         return NULL;
@@ -185,7 +142,12 @@ speedups_encode_records(PyObject *self, PyObject *args)
             optional_bytes(PyTuple_GET_ITEM(rec, 2), &v->value, &v->value_len, "value") < 0 ||
             optional_bytes(PyTuple_GET_ITEM(rec, 3), &v->headers, &v->headers_len, "headers") < 0)
             goto fail;
-        total += record_size(v, first_offset + i);
+        Py_ssize_t body = 1 + varint_size(v->ts_delta) + varint_size(i);
+        body += varint_size(v->key_len) + (v->key_len > 0 ? v->key_len : 0);
+        body += varint_size(v->value_len) + (v->value_len > 0 ? v->value_len : 0);
+        body += v->headers ? v->headers_len : 1;
+        v->body = body;
+        total += varint_size(body) + body;
     }
     PyObject *out = PyByteArray_FromStringAndSize(NULL, total);
     if (out == NULL)
@@ -204,8 +166,29 @@ speedups_encode_records(PyObject *self, PyObject *args)
         }
         released = PyEval_SaveThread();
     }
-    for (Py_ssize_t i = 0; i < count; i++)
-        p = write_record(p, &views[i], first_offset + i);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        RecordView *v = &views[i];
+        p = write_varint(p, v->body);
+        *p++ = 0; /* attributes */
+        p = write_varint(p, v->ts_delta);
+        p = write_varint(p, i);
+        p = write_varint(p, v->key_len);
+        if (v->key_len > 0) {
+            memcpy(p, v->key, v->key_len);
+            p += v->key_len;
+        }
+        p = write_varint(p, v->value_len);
+        if (v->value_len > 0) {
+            memcpy(p, v->value, v->value_len);
+            p += v->value_len;
+        }
+        if (v->headers) {
+            memcpy(p, v->headers, v->headers_len);
+            p += v->headers_len;
+        } else {
+            *p++ = 0;
+        }
+    }
     if (released != NULL)
         PyEval_RestoreThread(released);
     Py_XDECREF(keep);
@@ -229,7 +212,7 @@ fail:
 
 static PyTypeObject *future_type = NULL; /* josef.future.RecordFuture, a tuple subclass */
 static PyTypeObject *batch_type = NULL;  /* josef._core.batch.ProducerBatch, with __slots__ */
-static Py_ssize_t off_closed, off_size, off_limit, off_max_ts, off_records, off_result, off_raw, off_base_ts;
+static Py_ssize_t off_closed, off_size, off_limit, off_max_ts, off_records, off_result;
 static Py_ssize_t off_finished, off_waiters; /* of josef.future.BatchResult */
 static PyTypeObject *result_type = NULL;
 static long long framing_estimate = 0;
@@ -266,7 +249,6 @@ speedups_configure_send_fast(PyObject *self, PyObject *args)
     if (slot_offset(batch, "closed", &off_closed) < 0 || slot_offset(batch, "size", &off_size) < 0 ||
         slot_offset(batch, "limit", &off_limit) < 0 || slot_offset(batch, "max_ts", &off_max_ts) < 0 ||
         slot_offset(batch, "records", &off_records) < 0 || slot_offset(batch, "result", &off_result) < 0 ||
-        slot_offset(batch, "raw", &off_raw) < 0 || slot_offset(batch, "base_ts", &off_base_ts) < 0 ||
         slot_offset(result, "finished", &off_finished) < 0 || slot_offset(result, "_waiters", &off_waiters) < 0)
         return NULL;
     Py_INCREF(result);
@@ -328,55 +310,6 @@ enum {
     CTX_HASH_KEYS,
     CTX_SIZE
 };
-
-/* The record just appended (the last of ``records``, no headers), written in wire format onto the
- * batch's ``raw`` records section while its bytes are hot in this core's cache: the sender then
- * sends that section as it is instead of walking every record again (scattered in memory when
- * keyed records interleave across partitions). Anything unexpected drops ``raw`` (set to None):
- * the sender encodes that batch from its records, as the Python definition does. */
-static void
-append_wire_format(PyObject *batch, PyObject *records, long long timestamp, PyObject *key, PyObject *value)
-{
-    PyObject *raw = SLOT(batch, off_raw);
-    if (raw == NULL || !PyByteArray_CheckExact(raw))
-        return;
-    Py_ssize_t offset = PyList_GET_SIZE(records) - 1;
-    long long base_ts = slot_int(batch, off_base_ts); /* the first record's, set by the Python append */
-    if (base_ts < 0 || offset < 1) {
-        set_slot(batch, off_raw, Py_NewRef(Py_None));
-        return;
-    }
-    RecordView v = {(int64_t)timestamp - (int64_t)base_ts, NULL, -1, NULL, -1, NULL, 0, 0};
-    if (key != Py_None) {
-        v.key = PyBytes_AS_STRING(key);
-        v.key_len = PyBytes_GET_SIZE(key);
-    }
-    if (value != Py_None) {
-        v.value = PyBytes_AS_STRING(value);
-        v.value_len = PyBytes_GET_SIZE(value);
-    }
-    Py_ssize_t had = PyByteArray_GET_SIZE(raw), want = had + record_size(&v, offset);
-    PyByteArrayObject *buffer = (PyByteArrayObject *)raw;
-    if (buffer->ob_exports > 0) { /* someone holds a view of it: leave it alone */
-        set_slot(batch, off_raw, Py_NewRef(Py_None));
-        return;
-    }
-    if ((buffer->ob_start - buffer->ob_bytes) + want + 1 > buffer->ob_alloc) {
-        /* Grow once to what the batch may hold: bytearray's own growth (by an eighth) would copy
-         * a whole batch of 16 KiB about eight times over while it fills. */
-        long long limit = slot_int(batch, off_limit);
-        Py_ssize_t capacity = want > limit + 64 ? want : (Py_ssize_t)limit + 64;
-        if (PyByteArray_Resize(raw, capacity) < 0) {
-            PyErr_Clear();
-            set_slot(batch, off_raw, Py_NewRef(Py_None));
-            return;
-        }
-    }
-    /* Within the allocation: set the length as bytearray's own shrink-in-place does. */
-    Py_SET_SIZE(raw, want);
-    PyByteArray_AS_STRING(raw)[want] = '\0';
-    write_record(PyByteArray_AS_STRING(raw) + had, &v, offset);
-}
 
 static PyObject *
 speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -551,14 +484,12 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XINCREF(waiters);
     int appended = PyList_Append(records, record);
     Py_DECREF(record);
+    Py_DECREF(records);
     if (appended < 0) {
-        Py_DECREF(records);
         Py_XDECREF(waiters);
         Py_DECREF(future);
         goto unlock;
     }
-    append_wire_format(batch, records, timestamp, key, value);
-    Py_DECREF(records);
     if (waiters != NULL) {
         PyObject *waiter = PyTuple_Pack(3, future, callback, Py_True);
         int added = waiter == NULL ? -1 : PyList_Append(waiters, waiter);
@@ -596,7 +527,7 @@ unlock:
 static PyMethodDef speedups_methods[] = {
     {"murmur2", speedups_murmur2, METH_O, "Kafka's murmur2 of a bytes-like object, as an unsigned int."},
     {"encode_records", speedups_encode_records, METH_VARARGS,
-     "encode_records(records, base_timestamp, first_offset=0) -> bytearray: a batch's record section."},
+     "encode_records(records, base_timestamp) -> bytearray: a batch's record section."},
     {"configure_send_fast", speedups_configure_send_fast, METH_VARARGS,
      "configure_send_fast(ProducerBatch, BatchResult, RecordFuture, framing_estimate): what send_fast builds on."},
     {"send_fast", (PyCFunction)(void (*)(void))speedups_send_fast, METH_FASTCALL,

@@ -19,7 +19,6 @@ class ProducerBatch:
     __slots__ = (
         "attempts",
         "base_sequence",
-        "base_ts",
         "closed",
         "created",
         "encoded",
@@ -29,7 +28,6 @@ class ProducerBatch:
         "partition",
         "producer_epoch",
         "producer_id",
-        "raw",
         "raw_size",
         "records",
         "reserved",
@@ -63,10 +61,6 @@ class ProducerBatch:
         self.base_sequence = -1
         self.encoded: bytearray | None = None
         self.raw_size = 0
-        # The records section in wire format, written as records are appended (while their bytes
-        # are in cache) when the accumulator opts in; None: encode it from ``records`` when sent.
-        self.raw: bytearray | None = None
-        self.base_ts = -1  # the first record's timestamp, once it has one: what ``raw`` is relative to
 
     def __repr__(self) -> str:
         return f"<ProducerBatch {self.topic}-{self.partition} n={len(self.records)} seq={self.base_sequence}>"

@@ -83,15 +83,12 @@ def estimated_size(record: Record) -> int:
     return (len(key) if key else 0) + (len(value) if value else 0) + (len(headers) if headers else 0) + FRAMING_ESTIMATE
 
 
-def encode_records(records: Sequence[Record], base_timestamp: int, first_offset: int = 0) -> bytearray:
-    """The record section of a batch, uncompressed (or the part of it from ``first_offset``: the
-    offset delta of the first of ``records``)."""
-    if first_offset < 0:
-        raise ValueError("first_offset must not be negative")
+def encode_records(records: Sequence[Record], base_timestamp: int) -> bytearray:
+    """The record section of a batch, uncompressed."""
     out = bytearray()
     table = _TABLE
     limit = _TABLE_LIMIT
-    for offset_delta, (timestamp, key, value, headers) in enumerate(records, first_offset):
+    for offset_delta, (timestamp, key, value, headers) in enumerate(records):
         ts_delta = timestamp - base_timestamp
         tsv = table[ts_delta + 1] if 0 <= ts_delta <= limit else varint(ts_delta)
         odv = table[offset_delta + 1] if offset_delta <= limit else varint(offset_delta)
@@ -146,13 +143,10 @@ def encode_batch(
     control: bool = False,
     codec: int = compression.NONE,
     compress: compression.Compressor | None = None,
-    raw: bytearray | None = None,
 ) -> tuple[bytearray, int]:
     """A whole RecordBatch v2 (base offset 0: the broker assigns it); returns it with the size of its
-    uncompressed record section.  ``control``: a transaction-marker batch (brokers write those).
-    ``raw``: that section already encoded (see ``ProducerBatch.raw``)."""
-    if raw is None:
-        raw = encode_records(records, base_timestamp)
+    uncompressed record section.  ``control``: a transaction-marker batch (brokers write those)."""
+    raw = encode_records(records, base_timestamp)
     raw_size = len(raw)
     body: bytes | bytearray = raw
     if codec != compression.NONE:

@@ -424,9 +424,7 @@ class Sender:
             transactional=self.txn is not None,
             codec=self.codec,
             compress=self.compress,
-            raw=batch.raw,
         )
-        batch.raw = None  # in the encoded batch now; a retry re-sends that
         if self.compress is not None and batch.raw_size:
             self.acc.observe_compression(batch.topic, (len(batch.encoded) - HEADER_SIZE) / batch.raw_size)
 
