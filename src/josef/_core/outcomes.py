@@ -99,7 +99,7 @@ class BatchOutcomes:
             if released:
                 self.acc.complete_many([batch for batch, _, _ in released])
                 for batch, base_offset, append_time in released:
-                    batch.result.complete(base_offset, append_time if append_time is not None else -1, None)
+                    batch.result.complete(base_offset, append_time, None)
 
     def _on_produce_response(
         self,
@@ -311,6 +311,8 @@ class BatchOutcomes:
     def complete(self, batch: ProducerBatch, base_offset: int, append_time: int, error: BaseException | None) -> None:
         if batch.result.done():
             return
+        if append_time is None:
+            append_time = -1
         if error is None and self._released is not None:
             self._released.append((batch, base_offset, append_time))
             return
@@ -319,7 +321,7 @@ class BatchOutcomes:
             self.metrics.record_error(batch.topic, len(batch.records), time.monotonic())
         if error is not None and self.txn is not None:
             self.txn.batch_failed(error)
-        batch.result.complete(base_offset, append_time if append_time is not None else -1, error)
+        batch.result.complete(base_offset, append_time, error)
 
     def expire(self, now: float) -> float:
         """Report every batch whose ``delivery.timeout.ms`` ran out, queued or in flight: a hard

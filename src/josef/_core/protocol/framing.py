@@ -39,7 +39,8 @@ _H = struct.Struct(">h")
 _DECODE_FAILURES = (struct.error, IndexError, ValueError, OverflowError, TypeError)
 
 _codecs: dict[tuple[int, int, bool], Codec] = {}
-_PRODUCE_MAX = APIS[ApiKey.PRODUCE].max_version
+# Produce versions written and read by josef._core.protocol.produce (the generic codec as fallback).
+_HAND_WRITTEN_PRODUCE = range(produce.FIRST_FLEXIBLE, APIS[ApiKey.PRODUCE].max_version + 1)
 _CLIENT_RANGES: dict[int, tuple[int, int]] = {int(key): span for key, span in CLIENT_VERSIONS.items()}
 
 
@@ -112,7 +113,7 @@ def encode_request(
     :class:`~josef.errors.UnsupportedVersionError` for an API or version josef does not implement and
     :class:`~josef._core.protocol.codec.EncodeError` (a ``ValueError``) for a bad value.
     """
-    if api_key == ApiKey.PRODUCE and version >= produce.FIRST_FLEXIBLE and version <= _PRODUCE_MAX:
+    if api_key == ApiKey.PRODUCE and version in _HAND_WRITTEN_PRODUCE:
         frame = produce.encode_request(version, correlation_id, client_id, body)
         if frame is not None:
             return frame
@@ -160,7 +161,7 @@ def decode_response(api_key: int, version: int, frame: bytes | memoryview) -> tu
     starts with error code 35 the frame is therefore decoded as v0, whatever ``version`` was asked for.
     """
     buf = frame if isinstance(frame, bytes) else bytes(frame)
-    if api_key == ApiKey.PRODUCE and version >= produce.FIRST_FLEXIBLE and version <= _PRODUCE_MAX:
+    if api_key == ApiKey.PRODUCE and version in _HAND_WRITTEN_PRODUCE:
         try:
             fast = produce.decode_response(version, buf)
         except _DECODE_FAILURES:
