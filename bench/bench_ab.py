@@ -2,7 +2,7 @@
 
 On a shared machine a whole benchmark matrix run before a change and another after it compare two
 different loads; here each round runs josef ``Producer.send`` and ``AsyncProducer.send`` from tree A,
-then from tree B, then confluent-kafka, each in its own process on a fresh 6-partition topic of one
+then from tree B, then confluent-kafka, each in its own process on a fresh topic (6 partitions unless told) of one
 broker (tests/harness), so load changes touch all alike. Reports records/s and CPU µs per record
 (user + system, every thread), medians over the rounds, as ratios to confluent-kafka.
 
@@ -28,6 +28,7 @@ import asyncio, json, resource, sys, time
 spec = json.loads(sys.argv[1])
 values = [bytes([i % 251]) * spec["size"] for i in range(1000)]
 n, topic = spec["records"], spec["topic"]
+keys = [b"key-%d" % (i % spec["keys"]) for i in range(n)] if spec["keys"] else [None] * n
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -40,7 +41,7 @@ if spec["client"] == "confluent-kafka":
     for i in range(n):
         while True:
             try:
-                p.produce(topic, values[i % 1000], on_delivery=delivered)
+                p.produce(topic, values[i % 1000], keys[i], on_delivery=delivered)
                 break
             except BufferError:
                 p.poll(0.001)
@@ -53,7 +54,7 @@ elif spec["client"] == "josef":
     send = p.send
     started, cpu0 = time.perf_counter(), cpu()
     for i in range(n):
-        send(topic, values[i % 1000])
+        send(topic, values[i % 1000], keys[i])
     p.flush()
     p.close()
 else:
@@ -64,7 +65,7 @@ else:
             send = p.send
             started, cpu0 = time.perf_counter(), cpu()
             for i in range(n):
-                await send(topic, values[i % 1000])
+                await send(topic, values[i % 1000], keys[i])
             await p.flush()
             return started, cpu0
     started, cpu0 = asyncio.run(main())
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--records", type=int, default=400_000, help="per run at 100 B (fewer for larger values)")
     parser.add_argument("--clients", default="josef,josef-async,confluent-kafka")
+    parser.add_argument("--keys", type=int, default=0, help="distinct keys, taken in turn (0: keyless)")
+    parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--bootstrap", help="an existing broker; default: start one (tests/harness)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -116,9 +119,9 @@ def main() -> None:
             for round_ in range(args.rounds):
                 for tree, client, path in variants:
                     topic = f"ab-{uuid.uuid4().hex[:10]}"
-                    create_topic(topic, 6, timeout=120)
+                    create_topic(topic, args.partitions, timeout=120)
                     spec = {"client": client, "size": size, "records": records, "topic": topic,
-                            "bootstrap": bootstrap, "acks": args.acks}
+                            "bootstrap": bootstrap, "acks": args.acks, "keys": args.keys}
                     env = dict(os.environ, PYTHONPATH=str(Path(path).resolve()))
                     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=env,
                                          capture_output=True, text=True, timeout=900, check=True)
@@ -142,7 +145,8 @@ def main() -> None:
             cpu = statistics.median(r["cpu_us"] for r in runs)
             vs_rate = f" ({rate / ref_rate:.2f}x confluent-kafka)" if ref_rate else ""
             vs_cpu = f" ({cpu / ref_cpu:.2f}x)" if ref_cpu else ""
-            print(f"{size:5} B acks={args.acks} {client:15} {tree}  median {rate:>9,.0f}  best "
+            shape = f"{size:5} B acks={args.acks} keys={args.keys} partitions={args.partitions}"
+            print(f"{shape} {client:15} {tree}  median {rate:>9,.0f}  best "
                   f"{max(r['rate'] for r in runs):>9,.0f} records/s{vs_rate}  CPU {cpu:.2f} µs/record{vs_cpu}")
 
 

@@ -362,7 +362,7 @@ def produce(kafka: KafkaEndpoint, topic: str, records: list[Rec], config: dict[s
             for b in sent:
                 assert b.encoded is not None
                 attributes = struct.unpack_from(">h", b.encoded, 21)[0]
-                batches.append((attributes & 7, len(b.records), b.raw_size, len(b.encoded)))
+                batches.append((attributes & 7, b.count, b.raw_size, len(b.encoded)))
 
         sender.on_request = on_request
         futures = [

@@ -152,13 +152,13 @@ def test_sequence_numbers_wrap_at_int32_max() -> None:
     state.set_producer_id(7, 0)
     state._entry(("t", 0)).next_sequence = INT32_MAX - 1
     batch = ProducerBatch(("t", 0), 0.0)
-    batch.records = [(0, None, b"x", None)] * 4
+    batch.count = 4
     state.assign(batch)
     assert batch.base_sequence == INT32_MAX - 1
     assert state._entry(("t", 0)).next_sequence == 2
     state.acknowledged(batch)
     follower = ProducerBatch(("t", 0), 0.0)
-    follower.records = [(0, None, b"y", None)]
+    follower.count = 1
     state.assign(follower)
     assert follower.base_sequence == 2
     assert state._entry(("t", 0)).last_acked == 1

@@ -17,6 +17,7 @@ import pytest
 
 from josef import Producer
 from josef._core.metrics import COUNTER, NODE, PRODUCER, SPECS, TOPIC, Metric, ProducerMetrics, Sensor, find
+from josef._core.records import RECORD_OVERHEAD
 from josef.errors import BufferExhaustedError, RecordTooLargeError
 
 pytestmark = pytest.mark.timeout(300)
@@ -120,6 +121,22 @@ def test_config_keys() -> None:
     assert cfg["metrics.sample.window.ms"] == 30000 and cfg["metrics.num.samples"] == 2
     with pytest.raises(ValueError, match="metrics.recording.level"):
         ProducerConfig.from_user({"bootstrap.servers": "h:1", "metrics.recording.level": "loud"})
+
+
+def test_record_size_max_is_the_largest_record_of_a_large_batch() -> None:
+    """Each batch keeps its largest record's size as records are appended (as Java's ProducerBatch
+    does): one outsized record among a thousand small ones is what record-size-max reports."""
+    from josef.testing import MockCluster
+
+    with (
+        MockCluster(brokers=1, topics={"t": 1}) as cluster,
+        Producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 1000, "batch.size": 1_000_000}) as p,
+    ):
+        for i in range(1000):
+            p.send("t", b"x" * 5000 if i == 501 else b"v" * 10, b"key", partition=0)
+        assert p.flush(10) == 0
+        assert p.metric("record-size-max") == 3 + 5000 + RECORD_OVERHEAD
+        assert p.metric("record-send-total") == 1000
 
 
 # -- against a real broker ----------------------------------------------------------------------

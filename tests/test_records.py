@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from josef._core import compression
-from josef._core.records import decode_batches, encode_batch, header_bytes, varint
+from josef._core.records import (
+    HEADER_SIZE,
+    decode_batches,
+    decode_section,
+    encode_batch,
+    encode_records,
+    header_bytes,
+    seal_batch,
+    varint,
+)
 from josef.errors import ProtocolError
 from josef.serialization import normalize_headers
 
@@ -107,17 +116,66 @@ def test_c_speedups_are_built() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40))
-def test_c_and_python_record_encoders_agree(records: list, base_delta: int) -> None:
+@given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40), st.sampled_from([0, 1, 127, 128, 70_000]))
+def test_c_and_python_record_encoders_agree(records: list, base_delta: int, first_offset: int) -> None:
     from josef._core import records as module
 
     encoded = [
         (TS + delta, key, value, header_bytes(normalize_headers(headers)) if headers else None)
         for delta, key, value, headers in records
     ]
-    assert bytes(module.encode_records(encoded, TS + base_delta)) == bytes(
-        module.encode_records_py(encoded, TS + base_delta)
+    assert bytes(module.encode_records(encoded, TS + base_delta, first_offset)) == bytes(
+        module.encode_records_py(encoded, TS + base_delta, first_offset)
     )
+
+
+def test_a_records_section_written_in_parts_is_the_section_written_at_once() -> None:
+    """What appends do (ProducerBatch.buf): each part encoded from its first offset, joined."""
+    from josef._core import records as module
+
+    section = [(TS + i % 7 - 3, b"k%d" % i if i % 3 else None, b"v" * (i * 37 % 300), None) for i in range(300)]
+    for encode in (module.encode_records, module.encode_records_py):
+        parts = bytearray()
+        for start in range(0, 300, 23):
+            parts += encode(section[start : start + 23], TS, start)
+        assert bytes(parts) == bytes(encode(section, TS))
+        with pytest.raises(ValueError, match="first_offset"):
+            encode(section, TS, -1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(records_strategy, st.integers(min_value=-(2**40), max_value=2**40))
+def test_a_records_section_decodes_back_to_its_records(records: list, base_delta: int) -> None:
+    """What a split (MESSAGE_TOO_LARGE) sends again is what was appended: timestamps before the
+    base one, null and empty keys and values, headers kept as their encoded section."""
+    queued = [
+        (TS + delta, key, value, header_bytes(normalize_headers(headers)) if headers else None)
+        for delta, key, value, headers in records
+    ]
+    section = encode_records(queued, TS + base_delta)
+    assert decode_section(section, TS + base_delta) == queued
+    if section:
+        with pytest.raises(ProtocolError):
+            decode_section(section[:-1], TS + base_delta)
+
+
+@pytest.mark.parametrize("codec", [compression.NONE, compression.LZ4, compression.ZSTD])
+def test_a_sealed_buffer_is_the_batch_encode_batch_gives_and_can_be_sealed_again(codec: int) -> None:
+    """A producer batch's buffer becomes the RecordBatch in place (uncompressed, no copy); stamped
+    anew (an epoch bump), it is sealed again with the new producer id, epoch and sequence."""
+    queued = [(TS + i, b"k%d" % i, b"v" * i, None if i % 2 else header_bytes([(b"h", b"x")])) for i in range(40)]
+    compress = compression.compressor(codec) if codec else None
+    buf = bytearray(HEADER_SIZE) + encode_records(queued, TS)
+    for pid, epoch, seq in [(7, 0, 0), (7, 1, 40)]:
+        sealed, raw = seal_batch(buf, 40, base_timestamp=TS, max_timestamp=TS + 39, producer_id=pid,
+                                 producer_epoch=epoch, base_sequence=seq, codec=codec, compress=compress)
+        expected, expected_raw = encode_batch(queued, base_timestamp=TS, max_timestamp=TS + 39, producer_id=pid,
+                                              producer_epoch=epoch, base_sequence=seq, codec=codec, compress=compress)
+        assert (bytes(sealed), raw) == (bytes(expected), expected_raw)
+        assert (sealed is buf) == (codec == compression.NONE)
+        (batch,) = decode_batches(bytes(sealed))
+        assert (batch.producer_id, batch.producer_epoch, batch.base_sequence) == (pid, epoch, seq)
+        assert [(r.timestamp, r.key, r.value) for r in batch.records] == [(t, k, v) for t, k, v, _ in queued]
 
 
 @settings(max_examples=10, deadline=None)

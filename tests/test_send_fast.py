@@ -97,6 +97,17 @@ def test_batches_equal_ignoring_keys(cluster: MockCluster, calls: list[dict[str,
     assert _run(cluster, True, calls, **config) == _run(cluster, False, calls, **config)
 
 
+def test_large_batches_grow_their_buffer_as_the_python_path_writes_it(cluster: MockCluster) -> None:
+    """The C shortcut grows a batch's buffer (by doubling, up to the batch's limit) as records arrive;
+    big batches of mixed sizes come out byte for byte as the Python appends write them."""
+    calls = [{"value": bytes([i % 251]) * (i * 97 % 3_000), "key": b"k%d" % (i % 5) if i % 2 else None,
+              "partition": None, "timestamp_ms": 1_700_000_000_000 + i * 13 % 500, "headers": None,
+              "callback": i % 3 == 0} for i in range(600)]
+    fast = _run(cluster, True, calls, **{"batch.size": 200_000})
+    assert sum(len(b) for b in fast[1]) < 30  # a few big batches, not hundreds of small ones
+    assert fast == _run(cluster, False, calls, **{"batch.size": 200_000})
+
+
 def test_many_records_take_the_shortcut_and_keep_their_order(
     cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

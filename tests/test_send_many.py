@@ -205,11 +205,12 @@ def test_append_many_builds_the_batches_append_builds(keys: str) -> None:
     if keys != "none":  # "some": keyless records among keyed ones, those go sticky
         partitions = [None if keys == "some" and i % 7 == 0 else rng.randrange(4) for i in range(len(records))]
 
-    def batches(acc: Accumulator) -> list[tuple[int, list[Any]]]:
+    def batches(acc: Accumulator) -> list[tuple[Any, ...]]:
         out = []
         for tp in [("t", p) for p in range(4)]:
             while drained := acc.drain(1, [tp], 1 << 30, 0.0, lambda batch: True):
-                out += [(b.partition, b.records) for b in drained]
+                out += [(b.partition, bytes(b.buf), b.count, b.base_ts, b.max_ts, b.size, b.max_record)
+                        for b in drained]
         return out
 
     one, many = (Accumulator(batch_size=2_000, linger=0, buffer_memory=1 << 26, max_block=1, wake_sender=lambda: None)

@@ -22,14 +22,14 @@ AT_ONCE = 0.25
 
 
 def test_an_exception_encoding_one_batch_fails_that_batch_only(monkeypatch: Any, caplog: Any) -> None:
-    real_encode = josef._core.sender.encode_batch
+    real_seal = josef._core.sender.seal_batch
 
-    def encode(records: Any, **kwargs: Any) -> Any:
-        if any(r[2] == b"poison" for r in records):
+    def seal(buf: bytearray, count: int, **kwargs: Any) -> Any:
+        if b"poison" in buf:
             raise RuntimeError("boom while encoding")
-        return real_encode(records, **kwargs)
+        return real_seal(buf, count, **kwargs)
 
-    monkeypatch.setattr(josef._core.sender, "encode_batch", encode)
+    monkeypatch.setattr(josef._core.sender, "seal_batch", seal)
     with (
         MockCluster(brokers=1, topics={"t": 2}) as cluster,
         Producer(bootstrap_servers=cluster.bootstrap_servers) as producer,

@@ -109,13 +109,56 @@ optional_bytes(PyObject *obj, const char **data, Py_ssize_t *len, const char *wh
 
 #define ENCODE_NOGIL_MIN (256 * 1024) /* bytes of records section copied with the GIL released */
 
+/* Sets v->body; returns the record's whole size (its length varint and body). */
+static inline Py_ssize_t
+record_size(RecordView *v, Py_ssize_t offset_delta)
+{
+    Py_ssize_t body = 1 + varint_size(v->ts_delta) + varint_size(offset_delta);
+    body += varint_size(v->key_len) + (v->key_len > 0 ? v->key_len : 0);
+    body += varint_size(v->value_len) + (v->value_len > 0 ? v->value_len : 0);
+    body += v->headers ? v->headers_len : 1;
+    v->body = body;
+    return varint_size(body) + body;
+}
+
+static inline char *
+write_record(char *p, const RecordView *v, Py_ssize_t offset_delta)
+{
+    p = write_varint(p, v->body);
+    *p++ = 0; /* attributes */
+    p = write_varint(p, v->ts_delta);
+    p = write_varint(p, offset_delta);
+    p = write_varint(p, v->key_len);
+    if (v->key_len > 0) {
+        memcpy(p, v->key, v->key_len);
+        p += v->key_len;
+    }
+    p = write_varint(p, v->value_len);
+    if (v->value_len > 0) {
+        memcpy(p, v->value, v->value_len);
+        p += v->value_len;
+    }
+    if (v->headers) {
+        memcpy(p, v->headers, v->headers_len);
+        p += v->headers_len;
+    } else {
+        *p++ = 0;
+    }
+    return p;
+}
+
 static PyObject *
 speedups_encode_records(PyObject *self, PyObject *args)
 {
     PyObject *records;
     long long base_ts;
-    if (!PyArg_ParseTuple(args, "OL", &records, &base_ts))
+    Py_ssize_t first_offset = 0;
+    if (!PyArg_ParseTuple(args, "OL|n", &records, &base_ts, &first_offset))
         return NULL;
+    if (first_offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "first_offset must not be negative");
+        return NULL;
+    }
     PyObject *seq = PySequence_Fast(records, "records must be a sequence");
     if (seq == NULL)
         return NULL;
@@ -142,12 +185,7 @@ speedups_encode_records(PyObject *self, PyObject *args)
             optional_bytes(PyTuple_GET_ITEM(rec, 2), &v->value, &v->value_len, "value") < 0 ||
             optional_bytes(PyTuple_GET_ITEM(rec, 3), &v->headers, &v->headers_len, "headers") < 0)
             goto fail;
-        Py_ssize_t body = 1 + varint_size(v->ts_delta) + varint_size(i);
-        body += varint_size(v->key_len) + (v->key_len > 0 ? v->key_len : 0);
-        body += varint_size(v->value_len) + (v->value_len > 0 ? v->value_len : 0);
-        body += v->headers ? v->headers_len : 1;
-        v->body = body;
-        total += varint_size(body) + body;
+        total += record_size(v, first_offset + i);
     }
     PyObject *out = PyByteArray_FromStringAndSize(NULL, total);
     if (out == NULL)
@@ -166,29 +204,8 @@ speedups_encode_records(PyObject *self, PyObject *args)
         }
         released = PyEval_SaveThread();
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        RecordView *v = &views[i];
-        p = write_varint(p, v->body);
-        *p++ = 0; /* attributes */
-        p = write_varint(p, v->ts_delta);
-        p = write_varint(p, i);
-        p = write_varint(p, v->key_len);
-        if (v->key_len > 0) {
-            memcpy(p, v->key, v->key_len);
-            p += v->key_len;
-        }
-        p = write_varint(p, v->value_len);
-        if (v->value_len > 0) {
-            memcpy(p, v->value, v->value_len);
-            p += v->value_len;
-        }
-        if (v->headers) {
-            memcpy(p, v->headers, v->headers_len);
-            p += v->headers_len;
-        } else {
-            *p++ = 0;
-        }
-    }
+    for (Py_ssize_t i = 0; i < count; i++)
+        p = write_record(p, &views[i], first_offset + i);
     if (released != NULL)
         PyEval_RestoreThread(released);
     Py_XDECREF(keep);
@@ -212,7 +229,7 @@ fail:
 
 static PyTypeObject *future_type = NULL; /* josef.future.RecordFuture, a tuple subclass */
 static PyTypeObject *batch_type = NULL;  /* josef._core.batch.ProducerBatch, with __slots__ */
-static Py_ssize_t off_closed, off_size, off_limit, off_max_ts, off_records, off_result;
+static Py_ssize_t off_closed, off_size, off_limit, off_max_ts, off_result, off_buf, off_count, off_base_ts, off_max_record;
 static Py_ssize_t off_finished, off_waiters; /* of josef.future.BatchResult */
 static PyTypeObject *result_type = NULL;
 static long long framing_estimate = 0;
@@ -248,7 +265,9 @@ speedups_configure_send_fast(PyObject *self, PyObject *args)
     }
     if (slot_offset(batch, "closed", &off_closed) < 0 || slot_offset(batch, "size", &off_size) < 0 ||
         slot_offset(batch, "limit", &off_limit) < 0 || slot_offset(batch, "max_ts", &off_max_ts) < 0 ||
-        slot_offset(batch, "records", &off_records) < 0 || slot_offset(batch, "result", &off_result) < 0 ||
+        slot_offset(batch, "result", &off_result) < 0 || slot_offset(batch, "buf", &off_buf) < 0 ||
+        slot_offset(batch, "count", &off_count) < 0 || slot_offset(batch, "base_ts", &off_base_ts) < 0 ||
+        slot_offset(batch, "max_record", &off_max_record) < 0 ||
         slot_offset(result, "finished", &off_finished) < 0 || slot_offset(result, "_waiters", &off_waiters) < 0)
         return NULL;
     Py_INCREF(result);
@@ -310,6 +329,31 @@ enum {
     CTX_HASH_KEYS,
     CTX_SIZE
 };
+
+/* Room in ``buf`` (a batch's header room and records section, a bytearray) for ``want`` bytes in all,
+ * without changing what it holds: grown by doubling up to what the batch may hold (``limit``, plus
+ * the header), so a batch of 16 KiB is copied a few times while it fills, not the eight or more
+ * times of bytearray's own growth by an eighth. 0, or -1 with an error set. */
+static int
+reserve(PyObject *buf, Py_ssize_t want, long long limit)
+{
+    PyByteArrayObject *b = (PyByteArrayObject *)buf;
+    if ((b->ob_start - b->ob_bytes) + want + 1 <= b->ob_alloc)
+        return 0;
+    Py_ssize_t had = PyByteArray_GET_SIZE(buf), capacity = b->ob_alloc * 2;
+    if (capacity < 512)
+        capacity = 512;
+    if (capacity > 61 + limit + 256)
+        capacity = 61 + (Py_ssize_t)limit + 256;
+    if (capacity < want)
+        capacity = want + want / 8;
+    if (PyByteArray_Resize(buf, capacity) < 0)
+        return -1;
+    /* Within the allocation: back to what it held, as bytearray's own shrink-in-place does. */
+    Py_SET_SIZE(buf, had);
+    PyByteArray_AS_STRING(buf)[had] = '\0';
+    return 0;
+}
 
 static PyObject *
 speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -432,9 +476,12 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto fallback;
     long long batch_size = slot_int(batch, off_size), limit = slot_int(batch, off_limit);
     long long max_ts = slot_int(batch, off_max_ts);
-    PyObject *records = SLOT(batch, off_records), *batch_result = SLOT(batch, off_result);
-    if (batch_size < 0 || limit < 0 || records == NULL || !PyList_CheckExact(records) || batch_result == NULL)
-        goto fallback;
+    long long n_records = slot_int(batch, off_count), base_ts = slot_int(batch, off_base_ts);
+    long long max_record = slot_int(batch, off_max_record);
+    PyObject *buf = SLOT(batch, off_buf), *batch_result = SLOT(batch, off_result);
+    if (batch_size < 0 || limit < 0 || n_records < 1 || base_ts < 0 || max_record < 0 || buf == NULL ||
+        !PyByteArray_CheckExact(buf) || batch_result == NULL)
+        goto fallback; /* a batch's first record (count 0) sets its base timestamp, in Python */
     if (batch_size + size >= limit)
         goto fallback; /* a new batch, or this one full: the Python code decides and wakes the sender */
     PyObject *waiters = NULL;
@@ -448,59 +495,64 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto fallback;
     }
 
+    /* Everything that can fail comes first; the batch changes only once nothing can. */
+    RecordView v = {(int64_t)timestamp - (int64_t)base_ts, NULL, -1, NULL, -1, NULL, 0, 0};
+    if (key != Py_None) {
+        v.key = PyBytes_AS_STRING(key);
+        v.key_len = key_size;
+    }
+    if (value != Py_None) {
+        v.value = PyBytes_AS_STRING(value);
+        v.value_len = value_size;
+    }
+    Py_ssize_t had = PyByteArray_GET_SIZE(buf), want = had + record_size(&v, (Py_ssize_t)n_records);
     PyObject *ts = ts_obj != Py_None ? Py_NewRef(ts_obj) : PyLong_FromLongLong(timestamp);
-    if (ts == NULL)
-        goto unlock;
-    PyObject *record = PyTuple_Pack(4, ts, key, value, Py_None);
     PyObject *future = future_type->tp_alloc(future_type, 5);
-    PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(records));
+    PyObject *index = Py_NewRef(SLOT(batch, off_count)); /* this record's place: the count before it */
     PyObject *ksize = PyLong_FromSsize_t(key_size), *vsize = PyLong_FromSsize_t(value_size);
-    if (record == NULL || future == NULL || index == NULL || ksize == NULL || vsize == NULL) {
-        Py_DECREF(ts);
-        Py_XDECREF(record);
-        Py_XDECREF(future);
-        Py_XDECREF(index);
-        Py_XDECREF(ksize);
-        Py_XDECREF(vsize);
-        goto unlock;
-    }
-    if (set_slot(batch, off_size, PyLong_FromLongLong(batch_size + size)) < 0) {
-        Py_DECREF(ts);
-        Py_DECREF(record);
-        Py_DECREF(future);
-        Py_DECREF(index);
-        Py_DECREF(ksize);
-        Py_DECREF(vsize);
-        goto unlock;
-    }
-    if (timestamp > max_ts)
-        set_slot(batch, off_max_ts, Py_NewRef(ts));
+    PyObject *new_count = PyLong_FromLongLong(n_records + 1), *new_size = PyLong_FromLongLong(batch_size + size);
+    PyObject *new_max = size > max_record ? PyLong_FromLongLong(size) : NULL;
+    PyObject *waiter = NULL;
+    if (ts == NULL || future == NULL || ksize == NULL || vsize == NULL || new_count == NULL || new_size == NULL ||
+        (size > max_record && new_max == NULL) || reserve(buf, want, limit) < 0)
+        goto failed;
     PyTuple_SET_ITEM(future, 0, Py_NewRef(batch_result));
     PyTuple_SET_ITEM(future, 1, index);
-    PyTuple_SET_ITEM(future, 2, ts);
+    index = NULL;
+    PyTuple_SET_ITEM(future, 2, Py_NewRef(ts));
     PyTuple_SET_ITEM(future, 3, ksize);
+    ksize = NULL;
     PyTuple_SET_ITEM(future, 4, vsize);
-    Py_INCREF(records); /* borrowed from the batch's slots so far: held across the appends */
-    Py_XINCREF(waiters);
-    int appended = PyList_Append(records, record);
-    Py_DECREF(record);
-    Py_DECREF(records);
-    if (appended < 0) {
-        Py_XDECREF(waiters);
-        Py_DECREF(future);
-        goto unlock;
-    }
+    vsize = NULL;
     if (waiters != NULL) {
-        PyObject *waiter = PyTuple_Pack(3, future, callback, Py_True);
-        int added = waiter == NULL ? -1 : PyList_Append(waiters, waiter);
-        Py_XDECREF(waiter);
-        Py_DECREF(waiters);
-        if (added < 0) {
-            Py_DECREF(future);
-            goto unlock;
-        }
+        waiter = PyTuple_Pack(3, future, callback, Py_True);
+        if (waiter == NULL || PyList_Append(waiters, waiter) < 0)
+            goto failed;
+        Py_CLEAR(waiter);
     }
+    /* Nothing fails from here on. */
+    Py_SET_SIZE(buf, want);
+    PyByteArray_AS_STRING(buf)[want] = '\0';
+    write_record(PyByteArray_AS_STRING(buf) + had, &v, (Py_ssize_t)n_records);
+    set_slot(batch, off_count, new_count);
+    set_slot(batch, off_size, new_size);
+    if (new_max != NULL)
+        set_slot(batch, off_max_record, new_max);
+    if (timestamp > max_ts)
+        set_slot(batch, off_max_ts, Py_NewRef(ts));
+    Py_DECREF(ts);
     result = future;
+    goto unlock;
+failed:
+    Py_XDECREF(ts);
+    Py_XDECREF(future);
+    Py_XDECREF(index);
+    Py_XDECREF(ksize);
+    Py_XDECREF(vsize);
+    Py_XDECREF(new_count);
+    Py_XDECREF(new_size);
+    Py_XDECREF(new_max);
+    Py_XDECREF(waiter);
     goto unlock;
 fallback:
     result = Py_NewRef(Py_None);
@@ -527,7 +579,7 @@ unlock:
 static PyMethodDef speedups_methods[] = {
     {"murmur2", speedups_murmur2, METH_O, "Kafka's murmur2 of a bytes-like object, as an unsigned int."},
     {"encode_records", speedups_encode_records, METH_VARARGS,
-     "encode_records(records, base_timestamp) -> bytearray: a batch's record section."},
+     "encode_records(records, base_timestamp, first_offset=0) -> bytearray: a batch's record section."},
     {"configure_send_fast", speedups_configure_send_fast, METH_VARARGS,
      "configure_send_fast(ProducerBatch, BatchResult, RecordFuture, framing_estimate): what send_fast builds on."},
     {"send_fast", (PyCFunction)(void (*)(void))speedups_send_fast, METH_FASTCALL,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from josef._core.batch import ProducerBatch
 from josef._core.metadata import TopicInfo
 from josef._core.partitioner import pick_partition
-from josef._core.records import HEADER_SIZE, Record
+from josef._core.records import HEADER_SIZE, Record, encode_records
 from josef.errors import BufferExhaustedError, ProducerClosedError, SenderStoppedError
 from josef.future import BatchResult, RecordFuture, new_future, on_sender_thread
 from josef.types import TopicPartition
@@ -132,13 +132,18 @@ class Accumulator:
                     batch, wake = self._new_batch(TopicPartition(topic, partition), batch, size)
                 else:
                     wake = False
-            batch.size += size
             timestamp = record[0]
-            records = batch.records
+            index = batch.count
+            if not index:
+                batch.base_ts = timestamp
+            batch.buf += encode_records((record,), batch.base_ts, index)  # validated: cannot fail
+            batch.count = index + 1
+            batch.size += size
+            if size > batch.max_record:
+                batch.max_record = size
             if timestamp > batch.max_ts:
                 batch.max_ts = timestamp
-            future = new_future(RecordFuture, (batch.result, len(records), timestamp, key_size, value_size))
-            records.append(record)
+            future = new_future(RecordFuture, (batch.result, index, timestamp, key_size, value_size))
             if callback is not None:
                 batch.result.add(future, callback, True)
             if batch.size >= batch.limit:
@@ -215,8 +220,8 @@ class Accumulator:
                 run_records = [records[j] for j in indices]
                 run_sizes = [sizes[j] for j in indices]
             cumulative = list(accumulate(run_sizes, initial=0))
-            self._append_runs(topic, info, partition, run_records, cumulative, indices, results, slots, futures,
-                              key_sizes, value_sizes, callback, held)
+            self._append_runs(topic, info, partition, run_records, run_sizes, cumulative, indices, results, slots,
+                              futures, key_sizes, value_sizes, callback, held)
         return results, slots, futures
 
     def _append_runs(
@@ -225,6 +230,7 @@ class Accumulator:
         info: TopicInfo,
         partition: int | None,
         records: Sequence[Record],
+        sizes: Sequence[int],
         cumulative: list[int],
         indices: Sequence[int] | None,
         results: list[Any],
@@ -267,9 +273,14 @@ class Accumulator:
                     top = max(map(_timestamp_of, run))
                     if top > batch.max_ts:
                         batch.max_ts = top
-                    batch_records = batch.records
-                    first = len(batch_records)
-                    batch_records.extend(run)
+                    largest = max(sizes[pos:end])
+                    if largest > batch.max_record:
+                        batch.max_record = largest
+                    first = batch.count
+                    if not first:
+                        batch.base_ts = run[0][0]
+                    batch.buf += encode_records(run, batch.base_ts, first)
+                    batch.count = first + len(run)
                     result = batch.result
                     n = end - pos
                     if indices is None:
@@ -404,7 +415,7 @@ class Accumulator:
     def snapshot_pending(self) -> list[tuple[BatchResult, int]]:
         """Each unresolved batch's result with its record count now (what flush() waits for)."""
         with self._lock:
-            return [(batch.result, len(batch.records)) for batch in self.incomplete]
+            return [(batch.result, batch.count) for batch in self.incomplete]
 
     def begin_flush(self) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ read them, and none of those need each other to know what a batch is.
 
 from __future__ import annotations
 
-from josef._core.records import HEADER_SIZE, Record
+from josef._core.records import HEADER_SIZE
 from josef.future import BatchResult
 from josef.types import TopicPartition
 
@@ -14,22 +14,30 @@ __all__ = ["ProducerBatch"]
 
 
 class ProducerBatch:
-    """Records for one partition that travel in one RecordBatch."""
+    """Records for one partition that travel in one RecordBatch.
+
+    Its records live only in ``buf``, in wire format, written as each is appended (by the C
+    shortcut, the Python append and ``send_many`` alike), as the Java client's
+    ``MemoryRecordsBuilder`` writes them: one compact copy, no Python object per record, and the
+    sender sends that buffer as it is instead of walking records scattered in memory."""
 
     __slots__ = (
         "attempts",
         "base_sequence",
+        "base_ts",
+        "buf",
         "closed",
+        "count",
         "created",
         "encoded",
         "last_attempt",
         "limit",
+        "max_record",
         "max_ts",
         "partition",
         "producer_epoch",
         "producer_id",
         "raw_size",
-        "records",
         "reserved",
         "result",
         "retry_at",
@@ -42,7 +50,11 @@ class ProducerBatch:
     def __init__(self, tp: TopicPartition, now: float) -> None:
         self.tp = tp
         self.topic, self.partition = tp
-        self.records: list[Record] = []
+        # Room for the batch header (filled in when sent), then the records section.
+        self.buf = bytearray(HEADER_SIZE)
+        self.count = 0  # records in buf
+        self.base_ts = -1  # the first record's timestamp: what the others' deltas are from
+        self.max_record = 0  # the largest record's size as send() counted it (for record-size-max)
         self.size = HEADER_SIZE  # estimated bytes, uncompressed
         self.limit = 0  # uncompressed bytes this batch may hold (batch.size, or more when compressed)
         self.reserved = 0  # bytes of buffer.memory this batch holds
@@ -63,4 +75,4 @@ class ProducerBatch:
         self.raw_size = 0
 
     def __repr__(self) -> str:
-        return f"<ProducerBatch {self.topic}-{self.partition} n={len(self.records)} seq={self.base_sequence}>"
+        return f"<ProducerBatch {self.topic}-{self.partition} n={self.count} seq={self.base_sequence}>"

@@ -65,13 +65,13 @@ class IdempotenceState:
         batch.producer_id = self.producer_id
         batch.producer_epoch = self.producer_epoch
         batch.base_sequence = entry.next_sequence
-        entry.next_sequence = add_sequence(entry.next_sequence, len(batch.records))
+        entry.next_sequence = add_sequence(entry.next_sequence, batch.count)
 
     def acknowledged(self, batch: ProducerBatch) -> None:
         if batch.producer_id != self.producer_id or batch.producer_epoch != self.producer_epoch:
             return
         entry = self._entry(batch.tp)
-        entry.last_acked = add_sequence(batch.base_sequence, len(batch.records) - 1)
+        entry.last_acked = add_sequence(batch.base_sequence, batch.count - 1)
         entry.acked_once = True
 
     def is_consequence(self, batch: ProducerBatch) -> bool:

@@ -26,10 +26,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from josef._core.records import HEADER_SIZE, RECORD_OVERHEAD
+from josef._core.records import FRAMING_ESTIMATE, HEADER_SIZE, RECORD_OVERHEAD
 
 if TYPE_CHECKING:
     from josef._core.batch import ProducerBatch
@@ -222,10 +221,9 @@ SPECS: tuple[MetricSpec, ...] = (
     _spec(_P, "record-retry-total", "records", "Records in batches queued again for a retry"),
     _spec(_P, "record-error-rate", "1/s", "Records per second whose send finally failed"),
     _spec(_P, "record-error-total", "records", "Records whose send finally failed (also those refused by send())"),
-    _spec(_P, "record-size-avg", "bytes", "Average of each batch's largest record size (an upper-bound estimate; "
-          "large batches are sampled)"),
-    _spec(_P, "record-size-max", "bytes", "Largest record size sent (an upper-bound estimate; large batches are "
-          "sampled)"),
+    _spec(_P, "record-size-avg", "bytes", "Average of each batch's largest record size (an upper-bound "
+          "estimate)"),
+    _spec(_P, "record-size-max", "bytes", "Largest record size sent (an upper-bound estimate)"),
     _spec(_P, "records-per-request-avg", "records", "Average records per produce request"),
     _spec(_P, "record-queue-time-avg", "ms", "Average time a batch waited in the accumulator (created to sent)"),
     _spec(_P, "record-queue-time-max", "ms", "Longest time a batch waited in the accumulator (created to sent)"),
@@ -302,25 +300,6 @@ SPECS: tuple[MetricSpec, ...] = (
     _spec(NODE, "response-total", "responses", "Responses read from this broker"),
 )
 SPEC_BY_KEY: dict[tuple[str, str], MetricSpec] = {(s.group, s.name): s for s in SPECS}
-
-_key_of = itemgetter(1)
-_value_of = itemgetter(2)
-_headers_of = itemgetter(3)
-_SAMPLE = 4
-
-
-def max_record_size(records: Sequence[Any]) -> int:
-    """The largest record's size, estimated as Java does from above (largest key + largest value +
-    largest headers + framing), over every record of a batch of up to 4 and 4-7 records spread over
-    a larger one: the cost stays small and constant per batch (this runs for every batch sent)."""
-    sample = records if len(records) <= _SAMPLE else records[:: len(records) // _SAMPLE]
-    return (
-        max(map(len, filter(None, map(_value_of, sample))), default=0)
-        + max(map(len, filter(None, map(_key_of, sample))), default=0)
-        + max(map(len, filter(None, map(_headers_of, sample))), default=0)
-        + RECORD_OVERHEAD
-    )
-
 
 class _Topic:
     __slots__ = ("bytes", "compression", "errors", "records", "retries")
@@ -509,11 +488,12 @@ class ProducerMetrics:
         max_wait = 0.0
         topics: dict[str, list[float]] = {}  # topic -> [records, bytes, sum of ratios, batches]
         for batch in batches:
-            count = len(batch.records)
+            count = batch.count
             size = len(batch.encoded) if batch.encoded is not None else batch.size
             ratio = (size - HEADER_SIZE) / batch.raw_size if batch.raw_size else 1.0
             waited = now - batch.created
-            record_size = max_record_size(batch.records)
+            # Java's upper bound for the batch's largest record (AbstractRecords.estimateSizeInBytesUpperBound).
+            record_size = batch.max_record - FRAMING_ESTIMATE + RECORD_OVERHEAD
             records += count
             sizes += size
             ratios += ratio

@@ -20,7 +20,7 @@ from josef._core.idempotence import IdempotenceState, add_sequence
 from josef._core.metadata import ClusterMetadata
 from josef._core.metrics import ProducerMetrics
 from josef._core.network import Backoff
-from josef._core.records import HEADER_SIZE, estimated_size
+from josef._core.records import HEADER_SIZE, decode_section, encode_records, estimated_size
 from josef._core.transactions import TransactionManager
 from josef.errors import (
     DeliveryTimeoutError,
@@ -164,7 +164,7 @@ class BatchOutcomes:
             self.metadata.set_leader(batch.tp, leader["leader_id"], leader.get("leader_epoch", -1))
         if getattr(error, "invalid_metadata", False):
             self.metadata.request_update()
-        if code == E.MESSAGE_TOO_LARGE and len(batch.records) > 1:
+        if code == E.MESSAGE_TOO_LARGE and batch.count > 1:
             if self.compress is not None and batch.encoded is not None and batch.raw_size:
                 ratio = (len(batch.encoded) - HEADER_SIZE) / batch.raw_size
                 self.acc.observe_compression(batch.topic, ratio, reset=True)
@@ -235,7 +235,7 @@ class BatchOutcomes:
         """The broker refused the batch as too large: send its records again in halves (each at
         most ``batch.size``), keeping the batch's producer id, epoch and sequence range, as the
         Java client does (KIP-126). A single record still too large then fails alone."""
-        records = batch.records
+        records = decode_section(memoryview(batch.buf)[HEADER_SIZE:], batch.base_ts)
         target = min(self.acc.batch_size, max(batch.raw_size // 2, 1))
         parts: list[ProducerBatch] = []
         start = 0
@@ -247,9 +247,13 @@ class BatchOutcomes:
             if end - start == len(records):  # never resend the batch whole
                 end = start + max(len(records) // 2, 1)
             part = ProducerBatch(batch.tp, batch.created)
-            part.records = records[start:end]
+            run = records[start:end]
+            part.buf += encode_records(run, run[0][0])
+            part.count = len(run)
+            part.base_ts = run[0][0]
             part.size = size
-            part.max_ts = max(r[0] for r in part.records)
+            part.max_ts = max(r[0] for r in run)
+            part.max_record = max(map(estimated_size, run))
             part.attempts = batch.attempts
             if batch.base_sequence >= 0:
                 part.producer_id = batch.producer_id
@@ -258,7 +262,7 @@ class BatchOutcomes:
             parts.append(part)
             start = end
         batch.result.split(
-            [(part.result, sum(len(p.records) for p in parts[:i]), len(part.records)) for i, part in enumerate(parts)],
+            [(part.result, sum(p.count for p in parts[:i]), part.count) for i, part in enumerate(parts)],
             lambda: self.acc.complete(batch),
         )
         self.split_batches += 1
@@ -296,7 +300,7 @@ class BatchOutcomes:
             if unknown else ""
         )
         return DeliveryTimeoutError(
-            f"expiring {len(batch.records)} record(s) for {batch.topic}-{batch.partition}: "
+            f"expiring {batch.count} record(s) for {batch.topic}-{batch.partition}: "
             f"{waited:.0f} ms has passed since batch creation (delivery.timeout.ms="
             f"{self.delivery_timeout * 1000:.0f}){outcome}{detail}",
             outcome_unknown=unknown,
@@ -305,7 +309,7 @@ class BatchOutcomes:
     def _retry(self, batch: ProducerBatch, now: float) -> None:
         self.retried_batches += 1
         if self.metrics.recording:
-            self.metrics.record_retry(batch.topic, len(batch.records), now)
+            self.metrics.record_retry(batch.topic, batch.count, now)
         self.acc.reenqueue(batch, now, self.retry_backoff(batch.attempts + 1))
 
     def complete(self, batch: ProducerBatch, base_offset: int, append_time: int, error: BaseException | None) -> None:
@@ -318,7 +322,7 @@ class BatchOutcomes:
             return
         self.acc.complete(batch)
         if error is not None and self.metrics.recording:
-            self.metrics.record_error(batch.topic, len(batch.records), time.monotonic())
+            self.metrics.record_error(batch.topic, batch.count, time.monotonic())
         if error is not None and self.txn is not None:
             self.txn.batch_failed(error)
         batch.result.complete(base_offset, append_time, error)

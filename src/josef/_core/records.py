@@ -12,6 +12,7 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from crc32c import crc32c
 
@@ -32,6 +33,7 @@ CONTROL_FLAG = 0x20
 CODEC_MASK = 0x07
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
+_U32 = struct.Struct(">I")
 _LOG_OVERHEAD = 12  # base offset and batch length: the bytes before what batchLength counts
 _CRC_START = 21
 
@@ -83,12 +85,15 @@ def estimated_size(record: Record) -> int:
     return (len(key) if key else 0) + (len(value) if value else 0) + (len(headers) if headers else 0) + FRAMING_ESTIMATE
 
 
-def encode_records(records: Sequence[Record], base_timestamp: int) -> bytearray:
-    """The record section of a batch, uncompressed."""
+def encode_records(records: Sequence[Record], base_timestamp: int, first_offset: int = 0) -> bytearray:
+    """The record section of a batch, uncompressed (or the part of it from ``first_offset``: the
+    offset delta of the first of ``records``)."""
+    if first_offset < 0:
+        raise ValueError("first_offset must not be negative")
     out = bytearray()
     table = _TABLE
     limit = _TABLE_LIMIT
-    for offset_delta, (timestamp, key, value, headers) in enumerate(records):
+    for offset_delta, (timestamp, key, value, headers) in enumerate(records, first_offset):
         ts_delta = timestamp - base_timestamp
         tsv = table[ts_delta + 1] if 0 <= ts_delta <= limit else varint(ts_delta)
         odv = table[offset_delta + 1] if offset_delta <= limit else varint(offset_delta)
@@ -131,8 +136,17 @@ if not os.environ.get("JOSEF_NO_SPEEDUPS"):
 
 
 
-def encode_batch(
-    records: Sequence[Record],
+def encode_batch(records: Sequence[Record], *, base_timestamp: int, **header: Any) -> tuple[bytearray, int]:
+    """A whole RecordBatch v2 of ``records`` (base offset 0: the broker assigns it), with the header
+    fields :func:`seal_batch` takes; returns it with the size of its uncompressed record section."""
+    buf = bytearray(HEADER_SIZE)
+    buf += encode_records(records, base_timestamp)
+    return seal_batch(buf, len(records), base_timestamp=base_timestamp, **header)
+
+
+def seal_batch(
+    buf: bytearray,
+    count: int,
     *,
     base_timestamp: int,
     max_timestamp: int,
@@ -144,22 +158,25 @@ def encode_batch(
     codec: int = compression.NONE,
     compress: compression.Compressor | None = None,
 ) -> tuple[bytearray, int]:
-    """A whole RecordBatch v2 (base offset 0: the broker assigns it); returns it with the size of its
-    uncompressed record section.  ``control``: a transaction-marker batch (brokers write those)."""
-    raw = encode_records(records, base_timestamp)
-    raw_size = len(raw)
-    body: bytes | bytearray = raw
-    if codec != compression.NONE:
+    """The RecordBatch for ``buf`` (``HEADER_SIZE`` bytes of room, then ``count`` records in wire format);
+    returns it with the size of the uncompressed record section.  Uncompressed, that is ``buf`` itself
+    with its header written in place (again, for a batch stamped anew): a batch is not copied to be sent.
+    ``control``: a transaction-marker batch (brokers write those)."""
+    raw_size = len(buf) - HEADER_SIZE
+    if codec == compression.NONE:
+        out = buf
+    else:
         assert compress is not None
-        body = compress(raw)
+        with memoryview(buf) as view:
+            body = compress(view[HEADER_SIZE:])
+        out = bytearray(HEADER_SIZE)
+        out += body
     attributes = codec | (TRANSACTIONAL_FLAG if transactional else 0) | (CONTROL_FLAG if control else 0)
-    count = len(records)
-    out = bytearray(HEADER_SIZE)
     _HEADER.pack_into(
         out,
         0,
         0,
-        HEADER_SIZE - _LOG_OVERHEAD + len(body),
+        len(out) - _LOG_OVERHEAD,
         -1,
         2,
         0,
@@ -172,10 +189,30 @@ def encode_batch(
         base_sequence,
         count,
     )
-    out += body
-    struct.pack_into(">I", out, 17, crc32c(memoryview(out)[_CRC_START:]))
+    with memoryview(out) as view:
+        _U32.pack_into(out, 17, crc32c(view[_CRC_START:]))
     return out, raw_size
 
+
+def decode_section(section: bytes | bytearray | memoryview, base_timestamp: int) -> list[Record]:
+    """An uncompressed records section as josef writes it, back as queued records (headers kept as
+    their encoded section): what splitting a batch the broker refused as too large sends again."""
+    data = bytes(section)
+    records: list[Record] = []
+    pos, end = 0, len(data)
+    while pos < end:
+        size, pos = read_varint(data, pos, end)
+        stop = pos + size
+        if size < 1 or stop > end:
+            raise ProtocolError("record length runs past the end of the section")
+        timestamp_delta, pos = read_varint(data, pos + 1, stop)  # after the attributes
+        _, pos = read_varint(data, pos, stop)  # the offset delta: the record's place says it
+        key, pos = _read_bytes(data, pos, stop)
+        value, pos = _read_bytes(data, pos, stop)
+        headers = data[pos:stop]
+        records.append((base_timestamp + timestamp_delta, key, value, None if headers == b"\x00" else headers))
+        pos = stop
+    return records
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from josef._core.network import Backoff, NetworkClient, NetworkSettings, NodeApi
 from josef._core.outcomes import BatchOutcomes
 from josef._core.producer_id import ProducerIdSource
 from josef._core.protocol import ApiKey
-from josef._core.records import HEADER_SIZE, encode_batch
+from josef._core.records import HEADER_SIZE, seal_batch
 from josef._core.request_source import Request, TargetKind
 from josef._core.transactions import TransactionManager
 from josef.config import ProducerConfig
@@ -414,9 +414,10 @@ class Sender:
         self.network.send(node, ApiKey.PRODUCE, version, body, on_response, now, expect_response=self.acks != 0)
 
     def _encode(self, batch: ProducerBatch) -> None:
-        batch.encoded, batch.raw_size = encode_batch(
-            batch.records,
-            base_timestamp=batch.records[0][0],
+        batch.encoded, batch.raw_size = seal_batch(
+            batch.buf,
+            batch.count,
+            base_timestamp=batch.base_ts,
             max_timestamp=batch.max_ts,
             producer_id=batch.producer_id,
             producer_epoch=batch.producer_epoch,
@@ -432,7 +433,7 @@ class Sender:
         """An unexpected exception while working on one batch (a bug): that batch fails with an
         error saying so, and the sender goes on with the others."""
         log.error("josef: unexpected %s while %s the batch for %s-%s; its %d record(s) fail, the producer "
-                  "goes on", type(exc).__name__, doing, batch.topic, batch.partition, len(batch.records), exc_info=exc)
+                  "goes on", type(exc).__name__, doing, batch.topic, batch.partition, batch.count, exc_info=exc)
         if self.idempotence is not None and batch.base_sequence >= 0:
             self.idempotence.failed(batch, exc)  # its sequence is never used: a new epoch follows
         error = KafkaError(f"josef failed while {doing} this record's batch: {type(exc).__name__}: {exc} (a bug: "
