@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from crc32c import crc32c
 from hypothesis import given, settings
@@ -141,6 +143,28 @@ def test_a_records_section_written_in_parts_is_the_section_written_at_once() -> 
         assert bytes(parts) == bytes(encode(section, TS))
         with pytest.raises(ValueError, match="first_offset"):
             encode(section, TS, -1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(records_strategy, st.lists(st.integers(1, 5), min_size=1, max_size=10), st.integers(0, 300))
+def test_c_and_python_appends_to_a_batch_buffer_agree(records: list, runs: list[int], limit: int) -> None:
+    """Runs of records written onto a batch's buffer (the C version sizes it once, to the batch's limit)
+    give the same bytes as the Python version, and as the section encoded at once."""
+    from josef._core import records as module
+
+    queued = [
+        (TS + delta, key, value, header_bytes(normalize_headers(headers)) if headers else None)
+        for delta, key, value, headers in records
+    ]
+    buffers = [bytearray(HEADER_SIZE), bytearray(HEADER_SIZE)]
+    start = 0
+    for n in itertools.cycle(runs):
+        if start >= len(queued):
+            break
+        for buf, append in zip(buffers, (module.append_records, module.append_records_py), strict=True):
+            append(buf, queued[start : start + n], TS, start, limit)
+        start += n
+    assert bytes(buffers[0]) == bytes(buffers[1]) == bytes(HEADER_SIZE) + bytes(encode_records(queued, TS))
 
 
 @settings(max_examples=100, deadline=None)

@@ -30,13 +30,15 @@ def test_forced_pure_python_sends_without_the_shortcut() -> None:
     code = """
 from josef import Producer, speedups
 from josef._core.partitioner import murmur2, murmur2_py
-from josef._core.records import encode_records, encode_records_py
+from josef._core.records import append_records, append_records_py, encode_records, encode_records_py
 from josef.testing import MockCluster
 assert not speedups.AVAILABLE and murmur2 is murmur2_py and encode_records is encode_records_py
+assert append_records is append_records_py
 with MockCluster(brokers=1, topics={"t": 3}) as cluster:
     with Producer(bootstrap_servers=cluster.bootstrap_servers) as producer:
         assert producer.try_send is None
-        futures = [producer.send("t", b"v%d" % i, key=b"k") for i in range(100)]
+        futures = [producer.send("t", b"v%d" % i, key=b"k", headers={"h": b"x"} if i % 3 else None)
+                   for i in range(100)]
         producer.flush()
     assert [f.result().offset for f in futures] == list(range(100))
 print("ok")

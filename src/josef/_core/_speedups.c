@@ -147,29 +147,27 @@ write_record(char *p, const RecordView *v, Py_ssize_t offset_delta)
     return p;
 }
 
-static PyObject *
-speedups_encode_records(PyObject *self, PyObject *args)
+/* Views of the records (4-tuples) and the bytes they take from ``first_offset`` on, with ``*seq`` holding
+ * them (release both when done); NULL on error. */
+static RecordView *
+record_views(PyObject *records, long long base_ts, Py_ssize_t first_offset, PyObject **seq, Py_ssize_t *total)
 {
-    PyObject *records;
-    long long base_ts;
-    Py_ssize_t first_offset = 0;
-    if (!PyArg_ParseTuple(args, "OL|n", &records, &base_ts, &first_offset))
-        return NULL;
     if (first_offset < 0) {
         PyErr_SetString(PyExc_ValueError, "first_offset must not be negative");
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(records, "records must be a sequence");
-    if (seq == NULL)
+    *seq = PySequence_Fast(records, "records must be a sequence");
+    if (*seq == NULL)
         return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(*seq);
+    PyObject **items = PySequence_Fast_ITEMS(*seq);
     RecordView *views = PyMem_Malloc(sizeof(RecordView) * (count ? count : 1));
     if (views == NULL) {
-        Py_DECREF(seq);
-        return PyErr_NoMemory();
+        Py_CLEAR(*seq);
+        PyErr_NoMemory();
+        return NULL;
     }
-    Py_ssize_t total = 0;
+    *total = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *rec = items[i];
         if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) != 4) {
@@ -185,13 +183,35 @@ speedups_encode_records(PyObject *self, PyObject *args)
             optional_bytes(PyTuple_GET_ITEM(rec, 2), &v->value, &v->value_len, "value") < 0 ||
             optional_bytes(PyTuple_GET_ITEM(rec, 3), &v->headers, &v->headers_len, "headers") < 0)
             goto fail;
-        total += record_size(v, first_offset + i);
+        *total += record_size(v, first_offset + i);
     }
+    return views;
+fail:
+    PyMem_Free(views);
+    Py_CLEAR(*seq);
+    return NULL;
+}
+
+static PyObject *
+speedups_encode_records(PyObject *self, PyObject *args)
+{
+    PyObject *records, *seq;
+    long long base_ts;
+    Py_ssize_t first_offset = 0, total;
+    if (!PyArg_ParseTuple(args, "OL|n", &records, &base_ts, &first_offset))
+        return NULL;
+    RecordView *views = record_views(records, base_ts, first_offset, &seq, &total);
+    if (views == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
     PyObject *out = PyByteArray_FromStringAndSize(NULL, total);
-    if (out == NULL)
-        goto fail;
+    if (out == NULL) {
+        PyMem_Free(views);
+        Py_DECREF(seq);
+        return NULL;
+    }
     char *p = PyByteArray_AS_STRING(out);
-    /* A large batch is copied without the GIL, so the caller's send() runs meanwhile on the other core.
+    /* A large section is copied without the GIL, so another thread runs meanwhile on the other core.
      * The views point into bytes objects the records hold: a tuple of the records keeps them alive even
      * if the list changed meanwhile. Below the threshold the hand-off would cost more than the copy. */
     PyObject *keep = NULL;
@@ -200,7 +220,9 @@ speedups_encode_records(PyObject *self, PyObject *args)
         keep = PySequence_Tuple(seq);
         if (keep == NULL) {
             Py_DECREF(out);
-            goto fail;
+            PyMem_Free(views);
+            Py_DECREF(seq);
+            return NULL;
         }
         released = PyEval_SaveThread();
     }
@@ -212,10 +234,56 @@ speedups_encode_records(PyObject *self, PyObject *args)
     PyMem_Free(views);
     Py_DECREF(seq);
     return out;
-fail:
+}
+
+/* Room in ``buf`` (a batch's header room and records section, a bytearray) for ``want`` bytes in all,
+ * without changing what it holds: grown at once to what the batch may hold (``limit`` uncompressed
+ * bytes, the header and some slack: memory ``buffer.memory`` already counts for the batch), so it is
+ * copied at most once while it fills, not the many times of bytearray's own growth by an eighth.
+ * 0, or -1 with an error set. */
+static int
+reserve(PyObject *buf, Py_ssize_t want, long long limit)
+{
+    PyByteArrayObject *b = (PyByteArrayObject *)buf;
+    if ((b->ob_start - b->ob_bytes) + want + 1 <= b->ob_alloc)
+        return 0;
+    Py_ssize_t had = PyByteArray_GET_SIZE(buf), capacity = 61 + (Py_ssize_t)limit + 256;
+    if (capacity < want)
+        capacity = want + want / 8;
+    if (PyByteArray_Resize(buf, capacity) < 0)
+        return -1;
+    /* Within the allocation: back to what it held, as bytearray's own shrink-in-place does. */
+    Py_SET_SIZE(buf, had);
+    PyByteArray_AS_STRING(buf)[had] = '\0';
+    return 0;
+}
+
+static PyObject *
+speedups_append_records(PyObject *self, PyObject *args)
+{
+    PyObject *buf, *records, *seq;
+    long long base_ts, limit;
+    Py_ssize_t first_offset, total;
+    if (!PyArg_ParseTuple(args, "O!OLnL", &PyByteArray_Type, &buf, &records, &base_ts, &first_offset, &limit))
+        return NULL;
+    RecordView *views = record_views(records, base_ts, first_offset, &seq, &total);
+    if (views == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq), had = PyByteArray_GET_SIZE(buf);
+    if (reserve(buf, had + total, limit) < 0) {
+        PyMem_Free(views);
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_SET_SIZE(buf, had + total);
+    char *p = PyByteArray_AS_STRING(buf);
+    p[had + total] = '\0';
+    p += had;
+    for (Py_ssize_t i = 0; i < count; i++)
+        p = write_record(p, &views[i], first_offset + i);
     PyMem_Free(views);
     Py_DECREF(seq);
-    return NULL;
+    Py_RETURN_NONE;
 }
 
 /* ---- send_fast: Producer.send() and Accumulator.append() for the common record ------------------
@@ -330,30 +398,6 @@ enum {
     CTX_SIZE
 };
 
-/* Room in ``buf`` (a batch's header room and records section, a bytearray) for ``want`` bytes in all,
- * without changing what it holds: grown by doubling up to what the batch may hold (``limit``, plus
- * the header), so a batch of 16 KiB is copied a few times while it fills, not the eight or more
- * times of bytearray's own growth by an eighth. 0, or -1 with an error set. */
-static int
-reserve(PyObject *buf, Py_ssize_t want, long long limit)
-{
-    PyByteArrayObject *b = (PyByteArrayObject *)buf;
-    if ((b->ob_start - b->ob_bytes) + want + 1 <= b->ob_alloc)
-        return 0;
-    Py_ssize_t had = PyByteArray_GET_SIZE(buf), capacity = b->ob_alloc * 2;
-    if (capacity < 512)
-        capacity = 512;
-    if (capacity > 61 + limit + 256)
-        capacity = 61 + (Py_ssize_t)limit + 256;
-    if (capacity < want)
-        capacity = want + want / 8;
-    if (PyByteArray_Resize(buf, capacity) < 0)
-        return -1;
-    /* Within the allocation: back to what it held, as bytearray's own shrink-in-place does. */
-    Py_SET_SIZE(buf, had);
-    PyByteArray_AS_STRING(buf)[had] = '\0';
-    return 0;
-}
 
 static PyObject *
 speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -580,6 +624,8 @@ static PyMethodDef speedups_methods[] = {
     {"murmur2", speedups_murmur2, METH_O, "Kafka's murmur2 of a bytes-like object, as an unsigned int."},
     {"encode_records", speedups_encode_records, METH_VARARGS,
      "encode_records(records, base_timestamp, first_offset=0) -> bytearray: a batch's record section."},
+    {"append_records", speedups_append_records, METH_VARARGS,
+     "append_records(buf, records, base_timestamp, first_offset, limit): records written onto a batch's buffer."},
     {"configure_send_fast", speedups_configure_send_fast, METH_VARARGS,
      "configure_send_fast(ProducerBatch, BatchResult, RecordFuture, framing_estimate): what send_fast builds on."},
     {"send_fast", (PyCFunction)(void (*)(void))speedups_send_fast, METH_FASTCALL,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from josef._core.batch import ProducerBatch
 from josef._core.metadata import TopicInfo
 from josef._core.partitioner import pick_partition
-from josef._core.records import HEADER_SIZE, Record, encode_records
+from josef._core.records import HEADER_SIZE, Record, append_records
 from josef.errors import BufferExhaustedError, ProducerClosedError, SenderStoppedError
 from josef.future import BatchResult, RecordFuture, new_future, on_sender_thread
 from josef.types import TopicPartition
@@ -136,7 +136,7 @@ class Accumulator:
             index = batch.count
             if not index:
                 batch.base_ts = timestamp
-            batch.buf += encode_records((record,), batch.base_ts, index)  # validated: cannot fail
+            append_records(batch.buf, (record,), batch.base_ts, index, batch.limit)
             batch.count = index + 1
             batch.size += size
             if size > batch.max_record:
@@ -279,7 +279,7 @@ class Accumulator:
                     first = batch.count
                     if not first:
                         batch.base_ts = run[0][0]
-                    batch.buf += encode_records(run, batch.base_ts, first)
+                    append_records(batch.buf, run, batch.base_ts, first, batch.limit)
                     batch.count = first + len(run)
                     result = batch.result
                     n = end - pos

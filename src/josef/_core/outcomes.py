@@ -20,7 +20,7 @@ from josef._core.idempotence import IdempotenceState, add_sequence
 from josef._core.metadata import ClusterMetadata
 from josef._core.metrics import ProducerMetrics
 from josef._core.network import Backoff
-from josef._core.records import HEADER_SIZE, decode_section, encode_records, estimated_size
+from josef._core.records import HEADER_SIZE, append_records, decode_section, estimated_size
 from josef._core.transactions import TransactionManager
 from josef.errors import (
     DeliveryTimeoutError,
@@ -248,7 +248,7 @@ class BatchOutcomes:
                 end = start + max(len(records) // 2, 1)
             part = ProducerBatch(batch.tp, batch.created)
             run = records[start:end]
-            part.buf += encode_records(run, run[0][0])
+            append_records(part.buf, run, run[0][0], 0, size)
             part.count = len(run)
             part.base_ts = run[0][0]
             part.size = size

@@ -126,12 +126,20 @@ def encode_records(records: Sequence[Record], base_timestamp: int, first_offset:
     return out
 
 
+def append_records(buf: bytearray, records: Sequence[Record], base_timestamp: int, first_offset: int,
+                   limit: int) -> None:
+    """Write ``records`` onto the end of a batch's buffer, the first at offset delta ``first_offset``.
+    ``limit`` (the batch's uncompressed limit) lets the C version size the buffer once."""
+    buf += encode_records_py(records, base_timestamp, first_offset)
+
+
 encode_records_py = encode_records
+append_records_py = append_records
 
 if not os.environ.get("JOSEF_NO_SPEEDUPS"):
     try:
-        from josef._core._speedups import encode_records
-    except ImportError:  # no compiler at install time: the Python version serves
+        from josef._core._speedups import append_records, encode_records
+    except ImportError:  # no compiler at install time: the Python versions serve
         pass
 
 
