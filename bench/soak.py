@@ -72,8 +72,11 @@ def produce(args: argparse.Namespace, bootstrap: str, topic: str, deadline: floa
         key, _, value = item.partition("=")
         config[key] = value
     letters = bytes(65 + i % 26 for i in range(256))
-    pool = [os.urandom(args.size).translate(letters) for _ in range(1000)]
-    keys: list[bytes | None] = [b"%d" % (i % args.keys) for i in range(1000)] if args.keys else [None] * 1000
+    # One pass sends every key once (values cycled): --keys 10000 means 10,000 distinct keys.
+    count = max(1000, args.keys)
+    unique = [os.urandom(args.size).translate(letters) for _ in range(1000)]
+    pool = [unique[i % 1000] for i in range(count)]
+    keys: list[bytes | None] = [b"%d" % i for i in range(count)] if args.keys else [None] * count
     chunk = 1000
     mono = time.monotonic
     if args.api == "async":
@@ -97,7 +100,8 @@ def produce(args: argparse.Namespace, bootstrap: str, topic: str, deadline: floa
     send, send_many = producer.send, producer.send_many
     while mono() < deadline:
         if args.api == "send_many":
-            send_many(topic, pool[:chunk], keys if args.keys else None)
+            for start in range(0, count, chunk):
+                send_many(topic, pool[start : start + chunk], keys[start : start + chunk] if args.keys else None)
         else:
             for value, key in zip(pool, keys, strict=True):
                 send(topic, value, key)
