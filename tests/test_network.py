@@ -249,3 +249,41 @@ def test_tls_handshake_failure_closes_the_connection(cluster: MockCluster, tmp_p
     finally:
         net.close()
         proxy.close()
+
+
+def test_requests_written_in_parts_arrive_whole_through_partial_writes() -> None:
+    """Produce requests go out as parts (large batches from their own buffers) gathered by sendmsg;
+    a socket taking a few KiB at a time must still get every frame's bytes in order, and each
+    unanswered (acks=0) request is reported written once its last byte went."""
+    from josef._core.connection import BrokerConnection
+    from josef._core.protocol.framing import encode_request
+
+    mine, broker = socket.socketpair()
+    mine.setblocking(False)
+    broker.settimeout(10)
+    mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    conn = BrokerConnection(1, "localhost", 9092, client_id="parts", max_in_flight=5, send_buffer=4096,
+                            receive_buffer=4096)
+    conn.sock, conn.state, conn.versions = mine, READY, {ApiKey.PRODUCE: 11}
+    bodies = [
+        {"transactional_id": None, "acks": 0, "timeout_ms": 30_000, "topic_data": [
+            {"name": "t", "partition_data": [
+                {"index": p, "records": bytearray(bytes([n * 7 + p]) * (100 + 3_000 * p))} for p in range(4)]}]}
+        for n in range(6)
+    ]
+    written: list[int] = []
+    expected = b""
+    for n, body in enumerate(bodies):
+        conn.send(ApiKey.PRODUCE, body, lambda response, error, n=n: written.append(n), 0.0, expect_response=False)
+        expected += bytes(encode_request(ApiKey.PRODUCE, 11, n + 1, "parts", body))
+    received = bytearray()
+    try:
+        while conn.wants_write or len(received) < len(expected):
+            conn.flush(0.0)
+            assert written == list(range(len(written)))
+            received += broker.recv(1500)
+        assert bytes(received) == expected
+        assert written == list(range(6))
+    finally:
+        mine.close()
+        broker.close()

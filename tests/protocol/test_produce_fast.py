@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from josef._core.protocol import ApiKey, EncodeError, decode_response, encode_request, encode_response, produce
 from josef._core.protocol.apis import APIS
+from josef._core.protocol.framing import encode_request_parts
 from tests.protocol.strategies import message_strategy
 
 VERSIONS = range(produce.FIRST_FLEXIBLE, APIS[ApiKey.PRODUCE].max_version + 1)
@@ -53,6 +54,22 @@ def test_request_bytes_match_the_generic_codec(generic: Any, version: int, clien
     fast = encode_request(ApiKey.PRODUCE, version, 42, client_id, body)
     assert bytes(fast) == bytes(generic(encode_request, ApiKey.PRODUCE, version, 42, client_id, body))
     assert produce.encode_request(version, 42, client_id, body) is not None  # the fast path did it
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_large_batches_are_parts_of_their_own_never_copied(generic: Any, version: int) -> None:
+    """What the connection writes with one sendmsg: the frame in parts, each record batch of 2 KiB or
+    more the batch's own buffer; joined, the parts are the generic codec's frame."""
+    big, bigger, small = bytearray(b"b" * 2048), bytearray(20_000), b"a" * 100
+    body = _sender_body(version, None, {0: small, 5: big, 7: bigger, 9: None})
+    parts = encode_request_parts(ApiKey.PRODUCE, version, 42, "josef-1", body)
+    assert len(parts) == 5
+    assert parts[1] is big and parts[3] is bigger
+    assert not any(part is small for part in parts)
+    assert b"".join(parts) == bytes(generic(encode_request, ApiKey.PRODUCE, version, 42, "josef-1", body))
+    assert encode_request_parts(ApiKey.FIND_COORDINATOR, 3, 1, None, {"key": "g"}) == [
+        encode_request(ApiKey.FIND_COORDINATOR, 3, 1, None, {"key": "g"})
+    ]
 
 
 @settings(max_examples=150, deadline=None)

@@ -42,9 +42,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
-from josef._core.protocol import ApiKey, FrameReader, decode_response, encode_request, negotiate_version
+from josef._core.protocol import ApiKey, FrameReader, decode_response, negotiate_version
+from josef._core.protocol.framing import encode_request_parts
 from josef.errors import (
     ErrorCode,
     KafkaConnectionError,
@@ -88,6 +90,7 @@ _API_VERSIONS_MAX = 4
 # mapping each time (14 µs against 2 µs for a 60-byte Produce response); larger frames take
 # several reads.
 _READ_CHUNK = 1 << 16
+_IOV_MAX = 512  # parts written per sendmsg: under every platform's IOV_MAX (1024 on Linux)
 
 
 @dataclass
@@ -137,9 +140,12 @@ class BrokerConnection:
         self.versions: dict[int, int] = {}  # api key -> version both sides speak
         self.finalized_features: dict[str, int] = {}
         self.in_flight: deque[InFlight] = deque()
-        # acks=0 requests: (end of the request in the output buffer, callback to run once written).
+        # acks=0 requests: (end of the request in the output queue, callback to run once written).
         self._unanswered: deque[tuple[int, ResponseCallback]] = deque()
-        self._out = bytearray()
+        # Requests to write, in parts (a Produce request's large batches are parts of their own, written
+        # from the batches' own buffers), and how many bytes they hold.
+        self._out: deque[bytes | bytearray | memoryview] = deque()
+        self._out_size = 0
         self._reader = FrameReader()
         self._correlation = 0
         self.connect_started = 0.0
@@ -378,18 +384,24 @@ class BrokerConnection:
         expect_response: bool = True,
     ) -> None:
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
-        frame = encode_request(api_key, version, self._correlation, self.client_id, body)
-        if not self._out and isinstance(frame, bytearray):
-            self._out = frame  # ours alone: no copy of a whole request into the queue
+        parts = encode_request_parts(api_key, version, self._correlation, self.client_id, body)
+        if len(parts) == 1:
+            size = len(parts[0])
+            self._out.append(parts[0])
         else:
-            self._out += frame
+            size = sum(map(len, parts))
+            if isinstance(self.sock, ssl.SSLSocket):  # no sendmsg: one buffer makes full-size TLS records
+                self._out.append(bytearray().join(parts))
+            else:
+                self._out.extend(parts)
+        self._out_size += size
         if self.stats is not None:
-            self.stats.request(len(frame), now)
+            self.stats.request(size, now)
         if expect_response:
             self.in_flight.append(InFlight(self._correlation, api_key, version, callback, now))
         else:
             # acks=0: the broker never answers; the request is done once written.
-            self._unanswered.append((len(self._out), callback))
+            self._unanswered.append((self._out_size, callback))
 
     def flush(self, now: float) -> None:
         """Write as much queued output as the socket takes."""
@@ -398,7 +410,17 @@ class BrokerConnection:
         sent = self._write(self._out)
         if sent <= 0:
             return
-        del self._out[:sent]
+        self._out_size -= sent
+        out = self._out
+        left = sent
+        while left:
+            head = out[0]
+            if len(head) <= left:
+                left -= len(head)
+                out.popleft()
+            else:
+                out[0] = memoryview(head)[left:]
+                left = 0
         self.last_activity = now
         if self._unanswered:
             done = []
@@ -410,11 +432,14 @@ class BrokerConnection:
 
     # -- socket I/O: the only two places that touch the socket's data ---------------------------
 
-    def _write(self, data: bytearray) -> int:
-        """Write what the socket takes; 0 if it takes nothing now (or the connection closed)."""
+    def _write(self, parts: deque[bytes | bytearray | memoryview]) -> int:
+        """Write what the socket takes of ``parts``, gathered by one system call; 0 if it takes
+        nothing now (or the connection closed)."""
         assert self.sock is not None
         try:
-            return self.sock.send(data)
+            if len(parts) == 1 or isinstance(self.sock, ssl.SSLSocket):
+                return self.sock.send(parts[0])
+            return self.sock.sendmsg(list(islice(parts, _IOV_MAX)))
         except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return 0
         except OSError as exc:
@@ -529,6 +554,7 @@ class BrokerConnection:
         unanswered = [cb for _, cb in self._unanswered]
         self._unanswered.clear()
         self._out.clear()
+        self._out_size = 0
         self._reader = FrameReader()
         log.debug("closing %r (was %s): %s", self, was, reason)
         for request in pending:

@@ -27,6 +27,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_request_into",
+    "encode_request_parts",
     "encode_response",
     "negotiate_version",
 ]
@@ -99,6 +100,18 @@ def encode_request_into(
     This copies the frame once more than :func:`encode_request`, which is the faster of the two.
     """
     out += encode_request(api_key, version, correlation_id, client_id, body)
+
+
+def encode_request_parts(
+    api_key: int, version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any]
+) -> list[bytes | bytearray | memoryview]:
+    """:func:`encode_request`'s frame in parts to be written one after the other: a Produce request's
+    large record batches are parts of their own, not copied into the frame (see ``produce``)."""
+    if api_key == ApiKey.PRODUCE and version in _HAND_WRITTEN_PRODUCE:
+        parts = produce.encode_request_parts(version, correlation_id, client_id, body)
+        if parts is not None:
+            return parts
+    return [encode_request(api_key, version, correlation_id, client_id, body)]
 
 
 def encode_request(

@@ -17,7 +17,7 @@ from typing import Any
 
 from josef._core.protocol.primitives import read_uvarint, write_uvarint
 
-__all__ = ["FIRST_FLEXIBLE", "decode_response", "encode_request"]
+__all__ = ["FIRST_FLEXIBLE", "decode_response", "encode_request", "encode_request_parts"]
 
 FIRST_FLEXIBLE = 9
 _API_KEY = 0
@@ -47,6 +47,11 @@ def _compact_len(n: int) -> bytes:
 
 
 _BODY_KEYS = frozenset({"transactional_id", "acks", "timeout_ms", "topic_data"})
+# Record batches at least this large stay their own part of the request (written with the others by
+# one sendmsg), not copied into it; smaller ones cost less copied than as one more part.
+_OWN_PART = 2048
+
+Part = bytes | bytearray | memoryview
 
 
 def encode_request(
@@ -55,6 +60,17 @@ def encode_request(
     """The whole Produce request frame (size prefix included) for a flexible version (9+), or None
     when ``body`` is not exactly the shape the sender writes (the generic codec then encodes it, or
     names what is wrong with it)."""
+    parts = encode_request_parts(version, correlation_id, client_id, body)
+    if parts is None:
+        return None
+    return parts[0] if len(parts) == 1 else bytearray().join(parts)  # type: ignore[return-value]
+
+
+def encode_request_parts(
+    version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any]
+) -> list[Part] | None:
+    """The frame as :func:`encode_request` gives it, in parts: the record batches of
+    ``_OWN_PART`` bytes or more as they are (never copied), the bytes around them in between."""
     try:
         return _encode_request(version, correlation_id, client_id, body)
     except (KeyError, TypeError, AttributeError, struct.error):
@@ -63,9 +79,10 @@ def encode_request(
 
 def _encode_request(
     version: int, correlation_id: int, client_id: str | None, body: Mapping[str, Any]
-) -> bytearray | None:
+) -> list[Part] | None:
     if body.keys() != _BODY_KEYS:
         return None
+    pieces: list[Part] = []
     client = client_id.encode() if client_id is not None else None
     out = bytearray(_HEADER.pack(0, _API_KEY, version, correlation_id, len(client) if client is not None else -1))
     if client is not None:
@@ -102,12 +119,20 @@ def _encode_request(
                 out.append(0)
             else:
                 out += _compact_len(len(records))
-                out += records
+                if len(records) >= _OWN_PART:
+                    pieces.append(out)
+                    pieces.append(records)
+                    out = bytearray()
+                else:
+                    out += records
             out.append(0)  # partition tagged fields
         out.append(0)  # topic tagged fields
     out.append(0)  # body tagged fields
-    _I.pack_into(out, 0, len(out) - 4)
-    return out
+    pieces.append(out)
+    head = pieces[0]
+    assert isinstance(head, bytearray)
+    _I.pack_into(head, 0, sum(map(len, pieces)) - 4)
+    return pieces
 
 
 def decode_response(version: int, buf: bytes) -> tuple[int, dict[str, Any]] | None:
