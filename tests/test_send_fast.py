@@ -182,3 +182,43 @@ def test_async_send_takes_the_shortcut_on_the_loop(cluster: MockCluster, monkeyp
         offsets = [md.offset for md in results if md.partition == partition]
         assert offsets == list(range(1000))
     assert [r.value for r in cluster.records("aio-fast", 1)][:3] == [b"v1", b"v3", b"v5"]
+
+
+def test_async_send_is_a_coroutine_to_asyncio_on_both_paths(cluster: MockCluster) -> None:
+    """What ``AsyncProducer.send()`` returns, queued already (the shortcut: a done awaitable, no
+    coroutine made) or not (a coroutine), works wherever asyncio takes a coroutine: ``await``,
+    ``create_task``, ``gather``; and it gives the record's future either way."""
+    import asyncio
+    import collections.abc
+
+    from josef import AsyncProducer
+    from josef._core._speedups import Ready
+
+    cluster.create_topic("aio-ready", 1)
+
+    async def main() -> None:
+        async with AsyncProducer(bootstrap_servers=cluster.bootstrap_servers, linger_ms=60_000) as producer:
+            await producer.partitions_for("aio-ready")
+            first = producer.send("aio-ready", b"first")  # opens the batch: the Python path, a coroutine
+            assert asyncio.iscoroutine(first) and not isinstance(first, Ready)
+            opened = await first
+            queued = producer.send("aio-ready", b"second")  # joins it: queued by the call itself
+            assert isinstance(queued, Ready) and isinstance(queued, collections.abc.Coroutine)
+            assert asyncio.iscoroutine(queued)
+            with pytest.raises(StopIteration) as stop:
+                queued.send(None)
+            assert isinstance(stop.value.value, RecordFuture)
+            futures = [opened, stop.value.value]
+            futures.append(await asyncio.create_task(producer.send("aio-ready", b"third")))
+            futures += await asyncio.gather(*(producer.send("aio-ready", b"v%d" % i) for i in range(20)))
+            done = producer.send("aio-ready", b"last")
+            assert isinstance(done, Ready)
+            with pytest.raises(ValueError, match="thrown"):
+                done.throw(ValueError("thrown"))
+            assert done.close() is None
+            futures.append(await done)
+            await producer.flush()
+            assert [(await f).offset for f in futures] == list(range(24))
+
+    asyncio.run(main())
+    assert [r.value for r in cluster.records("aio-ready", 0)][:3] == [b"first", b"second", b"third"]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
+from josef import speedups
 from josef._core.metrics import Metric
 from josef.bulk import SendManyResult
 from josef.future import DeliveryCallback, RecordFuture, RecordMetadata
@@ -26,6 +27,9 @@ HeadersArg = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | s
 # What AsyncProducer.send() returns: the record's future, awaitable (a RecordFuture is: its
 # ``__await__`` does not block the loop). One name for asyncio users, no second object per record.
 AsyncRecordFuture = RecordFuture
+
+if speedups.module is not None:  # AsyncProducer.send()'s already-done awaitable is a coroutine to asyncio
+    Coroutine.register(speedups.module.Ready)
 
 
 def _estimated_bytes(values: Any, unknown: int) -> int:
@@ -66,7 +70,7 @@ class AsyncProducer:
         """aiokafka's name for :meth:`close`."""
         await self.close(timeout)
 
-    async def send(
+    def send(
         self,
         topic: str,
         value: Any = None,
@@ -76,11 +80,24 @@ class AsyncProducer:
         timestamp_ms: int | None = None,
         headers: HeadersArg = None,
         callback: DeliveryCallback | None = None,
-    ) -> AsyncRecordFuture:
-        """Queue a record; returns once it is queued. Await the result for its metadata.
+    ) -> Coroutine[Any, Any, AsyncRecordFuture]:
+        """Queue a record: ``await send(...)`` returns once it is queued; await the result for its metadata.
 
         On the event loop when nothing has to be waited for (the same call as :meth:`josef.Producer.send`,
-        no executor hop); in the loop's executor when metadata or buffer memory may have to be."""
+        no executor hop); in the loop's executor when metadata or buffer memory may have to be. In the
+        common case (see ``Producer.try_send``) the record is queued by the call itself and what it
+        returns is already done: awaiting costs next to nothing, and no coroutine is made per record.
+        Either way, await it (or pass it to ``asyncio.create_task``), as any coroutine."""
+        ready = self.producer.try_send_ready
+        if ready is not None:
+            queued = ready(topic, value, key, partition, timestamp_ms, headers, callback)
+            if queued is not None:
+                return queued  # a Ready: a Coroutine (registered above)
+        return self._send(topic, value, key, partition, timestamp_ms, headers, callback)
+
+    async def _send(self, topic: str, value: Any, key: Any, partition: int | None, timestamp_ms: int | None,
+                    headers: HeadersArg, callback: DeliveryCallback | None) -> AsyncRecordFuture:
+        """send() when the call could not queue the record by itself: perhaps in the executor."""
         producer = self.producer
         try_send = producer.try_send
         if try_send is not None:
@@ -88,15 +105,13 @@ class AsyncProducer:
             if future is not None:
                 return future
         if producer.can_send_without_blocking(topic):
-            future = producer.send(
+            return producer.send(
                 topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
             )
-        else:
-            future = await self._run(
-                producer.send, topic, value, key,
-                partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
-            )
-        return future
+        return await self._run(  # type: ignore[no-any-return]
+            producer.send, topic, value, key,
+            partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
+        )
 
     async def send_many(
         self, topic: str, values: Any, keys: Any = None, *, per_record_futures: bool = False, **kwargs: Any

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
@@ -143,13 +143,15 @@ class Producer:
         call :meth:`send`): ``try_send(topic, value, key, partition, timestamp_ms, headers, callback)``,
         every argument positional. None when the C accelerator is missing, a serializer, partitioner or
         interceptor is configured, or the producer is closed. :class:`~josef.aio.AsyncProducer` uses it."""
+        self.try_send_ready: Callable[..., Coroutine[Any, Any, RecordFuture] | None] | None = None
+        """:attr:`try_send` giving the future as an awaitable already done (``AsyncProducer.send``)."""
         if speedups.module is not None and self._choose_partition is None and self._key_is_default \
                 and self._value_is_default and self._interceptors is None and self._serialize_in_context is None:
             acc, acquire, release, open_batches, sticky = self._accumulator.send_fast_parts()
-            self.try_send = functools.partial(speedups.module.send_fast, (
-                self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn, self._max_payload,
-                self._hash_keys,
-            ))
+            state = (self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn,
+                     self._max_payload, self._hash_keys)
+            self.try_send = functools.partial(speedups.module.send_fast, state)
+            self.try_send_ready = functools.partial(speedups.module.send_fast_ready, state)
         self._bulk = BulkSender(
             accumulator=self._accumulator, metrics=self._metrics, topics=self._metadata_topics,
             topic_info=self._topic_info, prepare=self._prepare, send=self.send, too_large=self._too_large,
@@ -594,7 +596,7 @@ class Producer:
         lifecycle.forget(self)
         if not self._closed:
             self._closed = True
-            self.try_send = None
+            self.try_send = self.try_send_ready = None
             deadline = started + (timeout if timeout is not None else 365 * 86400.0)
             if self._txn is not None:  # an open transaction is aborted, as in the Java client
                 self._txn.abort_on_close(min(deadline, started + self._max_block))
@@ -614,7 +616,7 @@ class Producer:
     def on_fork_in_child(self, parent_pid: int) -> None:
         """In a forked child: this copy has no sender thread; refuse every later call."""
         self._closed = True
-        self.try_send = None
+        self.try_send = self.try_send_ready = None
         self._fork_error = ProducerForkedError(
             f"this Producer was created in process {parent_pid} and cannot be used in process "
             f"{os.getpid()}, a child forked from it: its sender thread and connections exist only "

@@ -620,6 +620,126 @@ unlock:
     return result;
 }
 
+/* An awaitable that is done at once: what AsyncProducer.send() returns when the record was queued on
+ * the spot, instead of a coroutine (whose creation and run cost about as much as the queueing itself).
+ * ``await`` takes its value through am_send without raising StopIteration; send/throw/close make it a
+ * coroutine for asyncio (josef.aio registers it with collections.abc.Coroutine), so create_task and
+ * gather accept it. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *value;
+} ReadyObject;
+
+static void
+ready_dealloc(ReadyObject *self)
+{
+    Py_XDECREF(self->value);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+ready_await(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+static PySendResult
+ready_am_send(PyObject *self, PyObject *arg, PyObject **result)
+{
+    *result = Py_NewRef(((ReadyObject *)self)->value);
+    return PYGEN_RETURN;
+}
+
+static PyObject *
+ready_stop(PyObject *self)
+{
+    PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, ((ReadyObject *)self)->value);
+    if (stop != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    }
+    return NULL;
+}
+
+static PyObject *
+ready_send(PyObject *self, PyObject *arg)
+{
+    return ready_stop(self);
+}
+
+static PyObject *
+ready_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw(exception)");
+        return NULL;
+    }
+    PyObject *exc = args[0];
+    if (PyExceptionInstance_Check(exc))
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    else if (PyExceptionClass_Check(exc))
+        PyErr_SetObject(exc, nargs > 1 ? args[1] : NULL);
+    else
+        PyErr_SetString(PyExc_TypeError, "throw() needs an exception");
+    return NULL;
+}
+
+static PyObject *
+ready_close(PyObject *self, PyObject *unused)
+{
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef ready_methods[] = {
+    {"send", ready_send, METH_O, "Finish at once: raises StopIteration with the value."},
+    {"throw", (PyCFunction)(void (*)(void))ready_throw, METH_FASTCALL, "Raise the exception."},
+    {"close", ready_close, METH_NOARGS, "Nothing to close."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods ready_async = {ready_await, NULL, NULL, ready_am_send};
+
+static PyTypeObject ReadyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "josef._core._speedups.Ready",
+    .tp_basicsize = sizeof(ReadyObject),
+    .tp_dealloc = (destructor)ready_dealloc,
+    .tp_as_async = &ready_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An awaitable already done: await gives its value.",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = ready_stop,
+    .tp_methods = ready_methods,
+};
+
+static PyObject *
+make_ready(PyObject *value) /* steals value */
+{
+    ReadyObject *ready = PyObject_New(ReadyObject, &ReadyType);
+    if (ready == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    ready->value = value;
+    return (PyObject *)ready;
+}
+
+static PyObject *
+speedups_ready(PyObject *self, PyObject *value)
+{
+    return make_ready(Py_NewRef(value));
+}
+
+/* send_fast for AsyncProducer.send(): the record's future, ready to await, or None. */
+static PyObject *
+speedups_send_fast_ready(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *future = speedups_send_fast(self, args, nargs);
+    if (future == NULL || future == Py_None)
+        return future;
+    return make_ready(future);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"murmur2", speedups_murmur2, METH_O, "Kafka's murmur2 of a bytes-like object, as an unsigned int."},
     {"encode_records", speedups_encode_records, METH_VARARGS,
@@ -628,6 +748,9 @@ static PyMethodDef speedups_methods[] = {
      "append_records(buf, records, base_timestamp, first_offset, limit): records written onto a batch's buffer."},
     {"configure_send_fast", speedups_configure_send_fast, METH_VARARGS,
      "configure_send_fast(ProducerBatch, BatchResult, RecordFuture, framing_estimate): what send_fast builds on."},
+    {"ready", speedups_ready, METH_O, "ready(value) -> Ready: an awaitable already done, giving value."},
+    {"send_fast_ready", (PyCFunction)(void (*)(void))speedups_send_fast_ready, METH_FASTCALL,
+     "send_fast_ready(state, ...) -> Ready | None: send_fast's future, ready to await (AsyncProducer.send)."},
     {"send_fast", (PyCFunction)(void (*)(void))speedups_send_fast, METH_FASTCALL,
      "send_fast(state, topic, value, key, partition, timestamp_ms, headers, callback) -> RecordFuture | None"},
     {NULL, NULL, 0, NULL},
@@ -645,5 +768,14 @@ PyInit__speedups(void)
         (s_leaders = PyUnicode_InternFromString("leaders")) == NULL ||
         (s_check_send = PyUnicode_InternFromString("check_send")) == NULL)
         return NULL;
-    return PyModule_Create(&speedups_module);
+    if (PyType_Ready(&ReadyType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, "Ready", (PyObject *)&ReadyType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }
