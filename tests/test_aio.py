@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from josef import AsyncProducer
 from josef.errors import RecordTooLargeError
 
@@ -140,4 +142,63 @@ def test_a_sync_producers_future_can_be_awaited_and_a_cancelled_wait_is_harmless
         return await future
 
     with MockCluster(topics={"t": 2}) as cluster:
+        asyncio.run(main(cluster))
+
+
+def test_a_full_buffer_is_awaited_on_the_loop_not_in_a_thread() -> None:
+    """Records sent while buffer.memory is full wait on the event loop for the sender thread to give
+    memory back (no executor hop per record), the loop keeps running meanwhile, every record is
+    delivered (in order when awaited in turn); with no memory coming free the wait ends after
+    max.block.ms as send()'s does."""
+    from josef.errors import BufferExhaustedError
+    from josef.testing import ApiKey, MockCluster
+
+    async def no_executor(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a send waited in the executor")
+
+    config = {"batch.size": 1_000, "buffer.memory": 5_000, "linger.ms": 0, "max.block.ms": 300, "acks": 1}
+
+    async def main(cluster: MockCluster) -> None:
+        async with AsyncProducer({"bootstrap.servers": cluster.bootstrap_servers, **config}) as producer:
+            await producer.partitions_for("t")
+            producer._run = no_executor  # type: ignore[method-assign]  # taken back before close()
+            ticks = [0]
+
+            async def ticker() -> None:
+                while True:
+                    ticks[0] += 1
+                    await asyncio.sleep(0.005)
+
+            tick_task = asyncio.create_task(ticker())
+            with cluster.hold(ApiKey.PRODUCE) as held:
+                sends = asyncio.gather(*(producer.send("t", b"%03d" % i + b"v" * 900, partition=0) for i in range(40)))
+                await asyncio.to_thread(held.wait, 1)
+                before = ticks[0]
+                await asyncio.sleep(0.05)
+                assert ticks[0] > before  # the loop runs while sends wait for memory
+                assert not sends.done()
+            futures = await sends
+            metadata = [await f for f in futures]
+            assert sorted(m.offset for m in metadata) == list(range(40))  # sent together: any order
+            assert sorted(r.value[:3] for r in cluster.records("t", 0)) == [b"%03d" % i for i in range(40)]
+            # Awaited one after another, records keep their order through the waits.
+            with cluster.hold(ApiKey.PRODUCE) as held:
+                async def in_turn() -> list[Any]:
+                    return [await producer.send("t", b"%03d" % i + b"w" * 900, partition=0) for i in range(20)]
+
+                ordered = asyncio.create_task(in_turn())
+                await asyncio.to_thread(held.wait, 1)
+            offsets = [(await f).offset for f in await ordered]
+            assert offsets == list(range(40, 60))
+
+            with cluster.hold(ApiKey.PRODUCE):
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(BufferExhaustedError, match="max.block.ms"):
+                    await asyncio.gather(*(producer.send("t", b"x" * 900, partition=0) for _ in range(10)))
+                waited = asyncio.get_running_loop().time() - started
+                assert 0.25 < waited < 2.0
+            tick_task.cancel()
+            del producer._run
+
+    with MockCluster(brokers=1, topics={"t": 1}) as cluster:
         asyncio.run(main(cluster))

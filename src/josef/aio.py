@@ -41,6 +41,18 @@ def _estimated_bytes(values: Any, unknown: int) -> int:
     return len(values) * (width + 64)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _resolve_threadsafe(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+    try:
+        loop.call_soon_threadsafe(_resolve, future)
+    except RuntimeError:  # the loop is closed: nobody waits any more
+        pass
+
+
 class AsyncProducer:
     """A Kafka producer for asyncio, configured exactly like :class:`josef.Producer`::
 
@@ -104,7 +116,7 @@ class AsyncProducer:
             future = try_send(topic, value, key, partition, timestamp_ms, headers, callback)
             if future is not None:
                 return future
-        if producer.can_send_without_blocking(topic):
+        if producer.can_send_without_blocking(topic) or await self._memory_freed(topic):
             return producer.send(
                 topic, value, key, partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback
             )
@@ -112,6 +124,28 @@ class AsyncProducer:
             producer.send, topic, value, key,
             partition=partition, timestamp_ms=timestamp_ms, headers=headers, callback=callback,
         )
+
+    async def _memory_freed(self, topic: str) -> bool:
+        """Wait on the loop, without parking a thread, for buffer memory to come free (the sender
+        thread says when); True once a record of ``topic`` can be queued at once. False when the topic's
+        metadata is still unknown or the producer is closed: the executor path waits for (or raises)
+        those. Raises ``BufferExhaustedError`` after ``max.block.ms``, as ``send()`` does."""
+        producer = self.producer
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + producer.config["max.block.ms"] / 1000
+        while not producer.can_send_without_blocking(topic):
+            if not producer.waits_only_for_memory(topic):
+                return False
+            if loop.time() >= deadline:
+                raise producer.memory_wait_timed_out()
+            freed = loop.create_future()
+            timer = loop.call_at(deadline, _resolve, freed)
+            producer.notify_when_memory_freed(functools.partial(_resolve_threadsafe, loop, freed))
+            try:
+                await freed
+            finally:
+                timer.cancel()
+        return True
 
     async def send_many(
         self, topic: str, values: Any, keys: Any = None, *, per_record_futures: bool = False, **kwargs: Any

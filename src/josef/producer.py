@@ -45,6 +45,7 @@ from josef._core.validation import (
 from josef.bulk import BulkSender, SendManyResult
 from josef.config import ProducerConfig
 from josef.errors import (
+    BufferExhaustedError,
     IllegalStateError,
     KafkaError,
     ProducerClosedError,
@@ -176,6 +177,21 @@ class Producer:
         wrapper asks before calling :meth:`send` or :meth:`send_many` on the event loop)."""
         acc = self._accumulator
         return topic in self._metadata.topics and acc.available >= acc.batch_size + size and not acc.waiters
+
+    def waits_only_for_memory(self, topic: str) -> bool:
+        """Whether what :meth:`send` to ``topic`` may wait for is buffer memory alone: the producer is
+        open and the topic's metadata known (see :meth:`notify_when_memory_freed`)."""
+        return not self._closed and topic in self._metadata.topics
+
+    def notify_when_memory_freed(self, listener: Callable[[], None]) -> None:
+        """Run ``listener`` once, on the sender thread, the next time buffer memory is given back (or
+        the producer closes): how :class:`~josef.aio.AsyncProducer` waits for memory on its event loop
+        instead of parking a thread per record. Until then the sender sends every batch at once."""
+        self._accumulator.notify_when_freed(listener)
+
+    def memory_wait_timed_out(self) -> BufferExhaustedError:
+        """The error :meth:`send` raises when no buffer memory came free within ``max.block.ms``."""
+        return self._accumulator.exhausted(self._accumulator.batch_size, self._max_block)
 
     def send(
         self,

@@ -71,6 +71,9 @@ class Accumulator:
         self._drain_start: dict[int, int] = {}
         self.buffer_exhausted_total = 0
         self.buffer_stats: BufferStats | None = None  # metrics of waits for memory
+        # One-shot calls for the next time memory is given back (asyncio senders waiting on their loop,
+        # not in a thread); each counts as a waiter until called.
+        self._freed_listeners: list[Callable[[], None]] = []
 
     def observe_compression(self, topic: str, ratio: float, reset: bool = False) -> None:
         """Learn from one compressed batch (compressed / uncompressed size): the estimate falls
@@ -390,17 +393,21 @@ class Accumulator:
             while self.available < need and not self.closed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self.buffer_exhausted_total += 1
-                    raise BufferExhaustedError(
-                        f"buffer.memory exhausted: could not reserve {need} bytes within max.block.ms "
-                        f"({max_block * 1000:.0f} ms); {self.buffer_memory - self.available} of "
-                        f"{self.buffer_memory} bytes are held by records not yet delivered"
-                    )
+                    raise self.exhausted(need, max_block)
                 self._space.wait(remaining)
         finally:
             self.waiters -= 1
             if stats is not None:
                 stats.wait_ended(started, time.monotonic(), self.available < need and not self.closed)
+
+    def exhausted(self, need: int, max_block: float) -> BufferExhaustedError:
+        """The error for ``need`` bytes not found within ``max.block.ms`` (counted)."""
+        self.buffer_exhausted_total += 1
+        return BufferExhaustedError(
+            f"buffer.memory exhausted: could not reserve {need} bytes within max.block.ms "
+            f"({max_block * 1000:.0f} ms); {self.buffer_memory - self.available} of "
+            f"{self.buffer_memory} bytes are held by records not yet delivered"
+        )
 
     def sleep_until(self, deadline: float, batches_seen: int) -> bool:
         """The sender is about to sleep until ``deadline``. Refused (False) if a batch was
@@ -430,6 +437,9 @@ class Accumulator:
         with self._lock:
             self.closed = True
             self._space.notify_all()
+            listeners = self._take_freed_listeners()
+        for listener in listeners:
+            listener()
         self._wake_sender()
 
     def stop(self, reason: str) -> None:
@@ -438,6 +448,9 @@ class Accumulator:
             self.stopped = reason
             self.closed = True
             self._space.notify_all()
+            listeners = self._take_freed_listeners()
+        for listener in listeners:
+            listener()
 
     def closed_error(self, op: str) -> ProducerClosedError:
         if self.stopped is not None:
@@ -575,8 +588,32 @@ class Accumulator:
                 self.incomplete.discard(batch)
                 self.available += batch.reserved
                 batch.reserved = 0
+            listeners = self._take_freed_listeners()
             if self.waiters:
                 self._space.notify_all()
+        for listener in listeners:
+            listener()
+
+    def notify_when_freed(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` once, on the sender thread, the next time memory is given back (or at
+        close). Until then it counts as a thread waiting for memory: every batch is sendable at once,
+        as when a ``send()`` blocks. How ``AsyncProducer`` waits for memory without parking a thread."""
+        with self._lock:
+            closed = self.closed
+            if not closed:
+                self._freed_listeners.append(listener)
+                self.waiters += 1
+        if closed:
+            listener()
+        else:
+            self._wake_sender()
+
+    def _take_freed_listeners(self) -> list[Callable[[], None]]:
+        listeners = self._freed_listeners
+        if listeners:
+            self._freed_listeners = []
+            self.waiters -= len(listeners)
+        return listeners
 
     def abort_all(self) -> list[ProducerBatch]:
         """Take every queued batch out (forced close, aborted transaction)."""
