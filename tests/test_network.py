@@ -251,12 +251,17 @@ def test_tls_handshake_failure_closes_the_connection(cluster: MockCluster, tmp_p
         proxy.close()
 
 
-def test_requests_written_in_parts_arrive_whole_through_partial_writes() -> None:
-    """Produce requests go out as parts (large batches from their own buffers) gathered by sendmsg;
-    a socket taking a few KiB at a time must still get every frame's bytes in order, and each
-    unanswered (acks=0) request is reported written once its last byte went."""
+@pytest.mark.parametrize("gather", [True, False])
+def test_requests_written_in_parts_arrive_whole_through_partial_writes(gather: bool, monkeypatch: Any) -> None:
+    """Produce requests go out as parts (large batches from their own buffers) gathered by sendmsg,
+    or joined where there is no sendmsg (Windows); a socket taking a few KiB at a time must still get
+    every frame's bytes in order, and each unanswered (acks=0) request is reported written once its
+    last byte went."""
+    from josef._core import connection
     from josef._core.connection import BrokerConnection
     from josef._core.protocol.framing import encode_request
+
+    monkeypatch.setattr(connection, "_GATHER", gather)
 
     mine, broker = socket.socketpair()
     mine.setblocking(False)

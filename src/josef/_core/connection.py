@@ -91,6 +91,7 @@ _API_VERSIONS_MAX = 4
 # several reads.
 _READ_CHUNK = 1 << 16
 _IOV_MAX = 512  # parts written per sendmsg: under every platform's IOV_MAX (1024 on Linux)
+_GATHER = hasattr(socket.socket, "sendmsg")  # not on Windows: a request's parts are joined there
 
 
 @dataclass
@@ -390,7 +391,7 @@ class BrokerConnection:
             self._out.append(parts[0])
         else:
             size = sum(map(len, parts))
-            if isinstance(self.sock, ssl.SSLSocket):  # no sendmsg: one buffer makes full-size TLS records
+            if not _GATHER or isinstance(self.sock, ssl.SSLSocket):  # no sendmsg (TLS: one buffer, full records)
                 self._out.append(bytearray().join(parts))
             else:
                 self._out.extend(parts)
@@ -437,7 +438,7 @@ class BrokerConnection:
         nothing now (or the connection closed)."""
         assert self.sock is not None
         try:
-            if len(parts) == 1 or isinstance(self.sock, ssl.SSLSocket):
+            if len(parts) == 1 or not _GATHER or isinstance(self.sock, ssl.SSLSocket):
                 return self.sock.send(parts[0])
             return self.sock.sendmsg(list(islice(parts, _IOV_MAX)))
         except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
