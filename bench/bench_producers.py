@@ -545,6 +545,16 @@ class _ignore:
         return True
 
 
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far; None where /proc
+    cannot say (not Linux, or no such process)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
     try:
@@ -576,8 +586,10 @@ def parent(args: argparse.Namespace) -> None:
     if args.bootstrap:
         endpoint: Any = ExternalKafka(args.bootstrap)
     else:
-        cluster = endpoint = KafkaCluster(1, broker_config={"num.partitions": 1})
+        # Deleted topics' files go at once, not a minute later in the middle of another client's run.
+        cluster = endpoint = KafkaCluster(1, broker_config={"num.partitions": 1, "file.delete.delay.ms": 0})
         cluster.start()
+    broker_pid = args.broker_pid if cluster is None else next(iter(cluster.pids.values()))
     try:
         for n, (mode, w, client, r) in enumerate(runs, 1):
             topic = f"bench-{uuid.uuid4().hex[:10]}"
@@ -588,9 +600,15 @@ def parent(args: argparse.Namespace) -> None:
                     "topic": topic, "records": records, "mode": mode, "rate": args.latency_rate if latency else 0,
                     "equal_batch_size": args.equal_batch_size, "equal_linger_ms": args.equal_linger_ms,
                     "timeout": args.timeout}
+            broker_before = process_cpu(broker_pid) if broker_pid else None
             result = run_child(spec)
+            broker_after = process_cpu(broker_pid) if broker_pid else None
+            if broker_before is not None and broker_after is not None and "error" not in result:
+                # The broker's work for this client's records (its idle start-up and shutdown included).
+                result["broker_cpu"] = broker_after - broker_before
             with _ignore():
                 endpoint.delete_topic(topic, timeout=120)
+            time.sleep(1)  # the deletion's work is done before the next run is measured
             doc["runs"].append({"mode": mode, "client": client, "repeat": r, "workload": asdict(w), **result})
             print(f"[{n}/{len(runs)}] {mode} {client} {w.label()}: {_brief(result)}", flush=True)
             (out_dir / "results.json").write_text(json.dumps(doc, indent=1))  # kept as it goes
@@ -632,6 +650,8 @@ def _summaries(doc: dict[str, Any]) -> dict[Workload, dict[str, dict[str, Any]]]
                 "median": statistics.median(rates), "best": max(rates), "runs": len(ok),
                 "mb": statistics.median(rates) * w.size / 1024 / 1024,
                 "cpu_per_m": statistics.median(r["cpu"] / r["records"] * 1e6 for r in ok),
+                "broker_cpu_per_m": statistics.median(r["broker_cpu"] / r["records"] * 1e6 for r in ok)
+                if all("broker_cpu" in r for r in ok) else None,
                 "rss_mib": statistics.median(r["rss_kib"] for r in ok) / 1024,
             }
     return out
@@ -664,7 +684,9 @@ def render(doc: dict[str, Any], out_dir: Path) -> None:
               f"{' or '.join(f'{n:,}' for n in counts)} records per throughput run (under each table), "
               f"{a['repeat']} repeats (median and best records/s; CPU and RSS are medians). "
               "CPU is user + system time of every thread from before the producer is created to its close "
-              "(java: the whole JVM, start included). \"equal settings\": "
+              "(java: the whole JVM, start included). Broker CPU is the broker JVM's, from the client's "
+              "start to its end (Linux, a broker started here or named by --broker-pid): on a machine the "
+              "broker shares, what one client's requests cost it leaves the other less. \"equal settings\": "
               f"batch size {a['equal_batch_size']:,} B and linger {a['equal_linger_ms']} ms for every client; "
               "\"default settings\": each client's own defaults (acks, idempotence and compression as the "
               "workload says). Ratios compare medians. Note: josef, Java and kafka-python reserve a whole "
@@ -677,20 +699,21 @@ def render(doc: dict[str, Any], out_dir: Path) -> None:
         base = clients.get("josef", {}).get("median")
         runs_of = [r["records"] for r in doc["runs"] if r["mode"] == "throughput" and Workload(**r["workload"]) == w]
         lines += [f"### {w.label()}", "", f"{max(runs_of):,} records per run.", "",
-                  "| client | records/s (median) | best | MB/s | CPU s / M records | peak RSS MiB | "
-                  f"vs {REFERENCE} | vs josef |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| client | records/s (median) | best | MB/s | CPU s / M records | broker CPU s / M | "
+                  f"peak RSS MiB | vs {REFERENCE} | vs josef |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for client in doc["args"]["clients"]:
             s = clients.get(client)
             if s is None:
                 continue
             if "error" in s:
-                lines.append(f"| {client} | failed: {s['error']} | | | | | | |")
+                lines.append(f"| {client} | failed: {s['error']} | | | | | | | |")
                 continue
             vs_ref = f"{s['median'] / ref:.2f}x" if ref else "-"
             vs_josef = f"{s['median'] / base:.2f}x" if base else "-"
+            broker = "-" if s.get("broker_cpu_per_m") is None else f"{s['broker_cpu_per_m']:.2f}"
             lines.append(f"| {client} | {s['median']:,.0f} | {s['best']:,.0f} | {s['mb']:.1f} | "
-                         f"{s['cpu_per_m']:.2f} | {s['rss_mib']:.0f} | {vs_ref} | {vs_josef} |")
+                         f"{s['cpu_per_m']:.2f} | {broker} | {s['rss_mib']:.0f} | {vs_ref} | {vs_josef} |")
         lines.append("")
     latency_runs = [r for r in doc["runs"] if r["mode"] == "latency"]
     if latency_runs:
@@ -781,6 +804,8 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=20_000)
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="0: no latency runs")
     parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
+    parser.add_argument("--broker-pid", type=int, default=0,
+                        help="with --bootstrap: the broker's pid on this machine, to measure its CPU per run")
     parser.add_argument("--out", default=str(Path(__file__).parent), help="folder for RESULTS.md etc.")
     parser.add_argument("--plan", action="store_true", help="list the runs and stop")
     parser.add_argument("--render", metavar="RESULTS.json", nargs="+",
