@@ -222,3 +222,99 @@ def test_async_send_is_a_coroutine_to_asyncio_on_both_paths(cluster: MockCluster
 
     asyncio.run(main())
     assert [r.value for r in cluster.records("aio-ready", 0)][:3] == [b"first", b"second", b"third"]
+
+
+def test_async_send_is_one_c_call_taking_every_form_the_python_method_takes(cluster: MockCluster) -> None:
+    """``AsyncProducer.send`` is the C ``AsyncSend`` when the shortcut is on: the Python method's
+    signature (for ``inspect`` and ``help``), each argument where the Python method puts it whether
+    given by position or keyword, and calls the method would refuse refused with its ``TypeError``."""
+    import asyncio
+    import inspect
+
+    from josef import AsyncProducer
+    from josef._core._speedups import AsyncSend
+
+    cluster.create_topic("aio-c-send", 2)
+    seen: list[tuple[Any, Any]] = []
+
+    async def main() -> None:
+        async with AsyncProducer(bootstrap_servers=cluster.bootstrap_servers, linger_ms=5) as producer:
+            assert isinstance(producer.send, AsyncSend)
+            assert inspect.signature(producer.send) == inspect.signature(AsyncProducer.send.__get__(producer))
+            assert producer.send.__doc__ == AsyncProducer.send.__doc__
+            await producer.partitions_for("aio-c-send")
+            futures = [
+                await producer.send("aio-c-send", b"v0", b"k0", partition=1, timestamp_ms=1_000),
+                await producer.send("aio-c-send", value=b"v1", key=b"k1", partition=1, timestamp_ms=1_001),
+                await producer.send("aio-c-send", b"v2", partition=1, timestamp_ms=1_002,
+                                    callback=lambda md, exc: seen.append((md, exc))),
+                await producer.send("aio-c-send", key=b"k3", partition=1, timestamp_ms=1_003),
+                await producer.send("aio-c-send", b"v4", partition=1, timestamp_ms=1_004, headers=[("h", b"x")]),
+                await producer.send(topic="aio-c-send", value=b"v5", partition=1, timestamp_ms=1_005),
+            ]
+            await producer.flush()
+            assert [(f.result().partition, f.result().timestamp) for f in futures] == [
+                (1, 1_000 + i) for i in range(6)
+            ]
+            for bad_call, message in [
+                (lambda: producer.send(), "topic"),
+                (lambda: producer.send("aio-c-send", b"v", value=b"w"), "value"),
+                (lambda: producer.send("aio-c-send", b"v", b"k", 1), "positional"),
+                (lambda: producer.send("aio-c-send", b"v", bogus=1), "bogus"),
+            ]:
+                with pytest.raises(TypeError, match=message):
+                    bad_call()
+
+    asyncio.run(main())
+    assert len(seen) == 1 and seen[0][1] is None and seen[0][0].timestamp == 1_002
+    stored = [(r.key, r.value, r.timestamp, list(r.headers)) for r in cluster.records("aio-c-send", 1)]
+    assert stored == [
+        (b"k0", b"v0", 1_000, []), (b"k1", b"v1", 1_001, []), (None, b"v2", 1_002, []),
+        (b"k3", None, 1_003, []), (None, b"v4", 1_004, [("h", b"x")]), (None, b"v5", 1_005, []),
+    ]
+
+
+def test_async_send_in_c_falls_back_when_closed_and_leaves_a_subclass_send_alone(cluster: MockCluster) -> None:
+    """The C ``send`` reads ``try_send_ready`` at each call, as the Python method does: once the
+    producer is closed the call raises ``ProducerClosedError``. A subclass's own ``send`` is never
+    replaced, a producer the shortcut cannot serve (a serializer) keeps the Python method, and an
+    ``AsyncProducer`` is collected once dropped (the C call's references to it are traversed)."""
+    import asyncio
+    import gc
+    import weakref
+
+    from josef import AsyncProducer
+    from josef._core._speedups import AsyncSend
+
+    cluster.create_topic("aio-c-closed", 1)
+    calls: list[str] = []
+
+    class Counting(AsyncProducer):
+        def send(self, topic: str, value: Any = None, key: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+            calls.append(topic)
+            return super().send(topic, value, key, **kwargs)
+
+    async def main() -> None:
+        producer = AsyncProducer(bootstrap_servers=cluster.bootstrap_servers)
+        await producer.partitions_for("aio-c-closed")
+        await (await producer.send("aio-c-closed", b"a"))
+        await producer.close()
+        with pytest.raises(ProducerClosedError):
+            await producer.send("aio-c-closed", b"b")
+        async with Counting(bootstrap_servers=cluster.bootstrap_servers) as counting:
+            assert not isinstance(counting.send, AsyncSend)
+            await (await counting.send("aio-c-closed", b"c"))
+        assert calls == ["aio-c-closed"]
+        async with AsyncProducer(bootstrap_servers=cluster.bootstrap_servers, value_serializer=str.encode) as other:
+            assert not isinstance(other.send, AsyncSend)
+            await (await other.send("aio-c-closed", "d"))
+        dropped = AsyncProducer(bootstrap_servers=cluster.bootstrap_servers)
+        assert isinstance(dropped.send, AsyncSend)
+        await dropped.close()
+        ref = weakref.ref(dropped)
+        del dropped
+        gc.collect()
+        assert ref() is None
+
+    asyncio.run(main())
+    assert [r.value for r in cluster.records("aio-c-closed", 0)] == [b"a", b"c", b"d"]
