@@ -555,6 +555,25 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(topic: str, broker_pid: int, data_dir: Path | None, timeout: float = 120.0) -> None:
+    """After a run's topic is deleted: wait until its files are gone from ``data_dir`` (a broker deletes
+    them in the background, a gigabyte at a time here, which would land in the next client's run) and the
+    broker is idle (under a tenth of a core for half a second), up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    if data_dir is not None:
+        while time.monotonic() < deadline and any(p.name.startswith(f"{topic}-") for p in data_dir.iterdir()):
+            time.sleep(0.25)
+    if not broker_pid:
+        return
+    last = process_cpu(broker_pid)
+    while last is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = process_cpu(broker_pid)
+        if now is None or now - last < 0.05:
+            return
+        last = now
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
     try:
@@ -587,9 +606,12 @@ def parent(args: argparse.Namespace) -> None:
         endpoint: Any = ExternalKafka(args.bootstrap)
     else:
         # Deleted topics' files go at once, not a minute later in the middle of another client's run.
-        cluster = endpoint = KafkaCluster(1, broker_config={"num.partitions": 1, "file.delete.delay.ms": 0})
+        cluster = endpoint = KafkaCluster(1, broker_config={"num.partitions": 1, "log.segment.delete.delay.ms": 0})
         cluster.start()
     broker_pid = args.broker_pid if cluster is None else next(iter(cluster.pids.values()))
+    data_dir = Path(args.broker_data_dir) if cluster is None and args.broker_data_dir else None
+    if cluster is not None:
+        data_dir = cluster.workdir / "node1" / "data"
     try:
         for n, (mode, w, client, r) in enumerate(runs, 1):
             topic = f"bench-{uuid.uuid4().hex[:10]}"
@@ -608,7 +630,7 @@ def parent(args: argparse.Namespace) -> None:
                 result["broker_cpu"] = broker_after - broker_before
             with _ignore():
                 endpoint.delete_topic(topic, timeout=120)
-            time.sleep(1)  # the deletion's work is done before the next run is measured
+                settle(topic, broker_pid, data_dir)
             doc["runs"].append({"mode": mode, "client": client, "repeat": r, "workload": asdict(w), **result})
             print(f"[{n}/{len(runs)}] {mode} {client} {w.label()}: {_brief(result)}", flush=True)
             (out_dir / "results.json").write_text(json.dumps(doc, indent=1))  # kept as it goes
@@ -686,7 +708,8 @@ def render(doc: dict[str, Any], out_dir: Path) -> None:
               "CPU is user + system time of every thread from before the producer is created to its close "
               "(java: the whole JVM, start included). Broker CPU is the broker JVM's, from the client's "
               "start to its end (Linux, a broker started here or named by --broker-pid): on a machine the "
-              "broker shares, what one client's requests cost it leaves the other less. \"equal settings\": "
+              "broker shares, what one client's requests cost it leaves the other less. Between runs the script "
+              "waits until the broker has deleted the last run's topic and is idle. \"equal settings\": "
               f"batch size {a['equal_batch_size']:,} B and linger {a['equal_linger_ms']} ms for every client; "
               "\"default settings\": each client's own defaults (acks, idempotence and compression as the "
               "workload says). Ratios compare medians. Note: josef, Java and kafka-python reserve a whole "
@@ -806,6 +829,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
     parser.add_argument("--broker-pid", type=int, default=0,
                         help="with --bootstrap: the broker's pid on this machine, to measure its CPU per run")
+    parser.add_argument("--broker-data-dir", help="with --bootstrap: the broker's log.dirs, to wait until a "
+                        "deleted topic's files are gone before the next run")
     parser.add_argument("--out", default=str(Path(__file__).parent), help="folder for RESULTS.md etc.")
     parser.add_argument("--plan", action="store_true", help="list the runs and stop")
     parser.add_argument("--render", metavar="RESULTS.json", nargs="+",
