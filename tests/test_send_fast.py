@@ -111,8 +111,9 @@ def test_large_batches_grow_their_buffer_as_the_python_path_writes_it(cluster: M
 def test_many_records_take_the_shortcut_and_keep_their_order(
     cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Most records of a long run are added by the C shortcut (it hands back only new and full
-    batches); per-partition order and every offset come out as the Python path gives them."""
+    """Every record of a long run is added by the C shortcut, including those that open a batch or
+    fill one (it asks the Python accumulator to choose or close the batch, and appends itself);
+    per-partition order and every offset come out as the Python path gives them."""
     calls = [{"value": b"v%d" % i, "key": None if i % 3 else b"k%d" % (i % 7), "partition": None,
               "timestamp_ms": 1_700_000_000_000 + i, "headers": None, "callback": i % 5 == 0} for i in range(3000)]
     appended = [0]
@@ -127,7 +128,7 @@ def test_many_records_take_the_shortcut_and_keep_their_order(
     in_python = appended[0]
     slow = _run(cluster, False, calls)
     assert appended[0] - in_python == len(calls)  # without the shortcut: every record
-    assert in_python < len(calls) // 10  # with it: about one per batch
+    assert in_python == 0  # with it: none, new and full batches included
     assert fast == slow
     assert sum(len(batches) for batches in fast[1]) > 20
 
@@ -199,7 +200,7 @@ def test_async_send_is_a_coroutine_to_asyncio_on_both_paths(cluster: MockCluster
     async def main() -> None:
         async with AsyncProducer(bootstrap_servers=cluster.bootstrap_servers, linger_ms=60_000) as producer:
             await producer.partitions_for("aio-ready")
-            first = producer.send("aio-ready", b"first")  # opens the batch: the Python path, a coroutine
+            first = producer.send("aio-ready", b"first", headers=[("h", b"1")])  # the Python path: a coroutine
             assert asyncio.iscoroutine(first) and not isinstance(first, Ready)
             opened = await first
             queued = producer.send("aio-ready", b"second")  # joins it: queued by the call itself
@@ -318,3 +319,32 @@ def test_async_send_in_c_falls_back_when_closed_and_leaves_a_subclass_send_alone
 
     asyncio.run(main())
     assert [r.value for r in cluster.records("aio-c-closed", 0)] == [b"a", b"c", b"d"]
+
+
+def test_a_record_that_would_wait_for_memory_goes_to_the_python_path(
+    cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``buffer.memory`` too small for the records in flight, a batch the shortcut would open
+    is left to ``Accumulator.append``, which waits; records larger than a batch go alone. Every
+    record arrives, in order per partition, whichever path took it."""
+    calls = [(i % PARTITIONS, b"k%d" % i, bytes([i % 251]) * (200 + i * 37 % 1_300)) for i in range(400)]
+    appended = [0]
+    python_append = josef._core.accumulator.Accumulator.append
+
+    def counting_append(self: josef._core.accumulator.Accumulator, *args: Any) -> RecordFuture:
+        appended[0] += 1
+        return python_append(self, *args)
+
+    monkeypatch.setattr(josef._core.accumulator.Accumulator, "append", counting_append)
+    topic = f"tight-{next(_topics)}"
+    cluster.create_topic(topic, PARTITIONS)
+    with _producer(cluster, True, **{"buffer.memory": 4_000, "linger.ms": 1}) as producer:
+        producer.partitions_for(topic)
+        futures = [producer.send(topic, value, key, partition=p, timestamp_ms=1_000 + i)
+                   for i, (p, key, value) in enumerate(calls)]
+        assert producer.flush(30) == 0
+    assert all(f.exception(0) is None for f in futures)
+    assert 0 < appended[0] < len(calls)  # some waited, in Python; the others took the shortcut
+    for p in range(PARTITIONS):
+        stored = [(r.key, r.value, r.timestamp) for r in cluster.records(topic, p)]
+        assert stored == [(key, value, 1_000 + i) for i, (q, key, value) in enumerate(calls) if q == p]

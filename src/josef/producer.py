@@ -148,9 +148,10 @@ class Producer:
         """:attr:`try_send` giving the future as an awaitable already done (``AsyncProducer.send``)."""
         if speedups.module is not None and self._choose_partition is None and self._key_is_default \
                 and self._value_is_default and self._interceptors is None and self._serialize_in_context is None:
-            acc, acquire, release, open_batches, sticky = self._accumulator.send_fast_parts()
+            acc, acquire, release, open_batches, sticky, batch_for, close_full, wake = \
+                self._accumulator.send_fast_parts()
             state = (self._metadata, acc, acquire, release, open_batches, sticky, self._sender.txn,
-                     self._max_payload, self._hash_keys)
+                     self._max_payload, self._hash_keys, batch_for, close_full, wake)
             self.try_send = functools.partial(speedups.module.send_fast, state)
             self.try_send_ready = functools.partial(speedups.module.send_fast_ready, state)
         self._bulk = BulkSender(

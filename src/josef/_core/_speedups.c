@@ -395,6 +395,9 @@ enum {
     CTX_TXN,
     CTX_MAX_PAYLOAD,
     CTX_HASH_KEYS,
+    CTX_BATCH_FOR, /* Accumulator.batch_without_waiting */
+    CTX_CLOSE_FULL, /* Accumulator.close_full */
+    CTX_WAKE,       /* wakes the sender thread */
     CTX_SIZE
 };
 
@@ -484,13 +487,19 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     long long size = payload + framing_estimate;
 
-    /* Under the accumulator's lock, taken once. */
+    /* Under the accumulator's lock, taken once. Taking it may let other threads run: the topic's info
+     * (what batch_without_waiting is given) is held from here, not borrowed from a dict the sender thread
+     * may replace meanwhile. */
+    Py_INCREF(info);
     PyObject *held = PyObject_CallNoArgs(PyTuple_GET_ITEM(ctx, CTX_ACQUIRE));
-    if (held == NULL)
+    if (held == NULL) {
+        Py_DECREF(info);
         return NULL;
+    }
     Py_DECREF(held);
     PyObject *result = NULL; /* what is returned: the future, None, or NULL on error */
     PyObject *batch = NULL;
+    int wake = 0; /* the sender is to be woken, once the lock is released */
     PyObject *acc_closed = PyObject_GetAttr(PyTuple_GET_ITEM(ctx, CTX_ACCUMULATOR), s_closed);
     if (acc_closed == NULL)
         goto unlock;
@@ -510,33 +519,73 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         batch = PyDict_GetItemWithError(PyTuple_GET_ITEM(ctx, CTX_OPEN), tp);
         Py_DECREF(tp);
     }
-    if (batch == NULL) {
-        if (PyErr_Occurred())
-            goto unlock;
-        goto fallback;
+    if (batch == NULL && PyErr_Occurred())
+        goto unlock;
+    Py_XINCREF(batch);
+    /* The open batch, if this record leaves it below its limit; else the batch Accumulator.append would
+     * choose (opened if need be: a sticky partition picked, memory reserved), or None when that might
+     * take a wait, which is Python's to do. */
+    long long batch_size = -1, limit = -1;
+    if (batch != NULL && Py_TYPE(batch) == batch_type && SLOT(batch, off_closed) == Py_False) {
+        batch_size = slot_int(batch, off_size);
+        limit = slot_int(batch, off_limit);
     }
-    Py_INCREF(batch);
-    if (Py_TYPE(batch) != batch_type || SLOT(batch, off_closed) != Py_False)
-        goto fallback;
-    long long batch_size = slot_int(batch, off_size), limit = slot_int(batch, off_limit);
+    if (batch_size < 0 || limit < 0 || batch_size + size >= limit) {
+        Py_CLEAR(batch);
+        PyObject *call[4] = {topic, NULL, NULL, info};
+        call[1] = PyLong_FromLong(partition);
+        call[2] = PyLong_FromLongLong(size);
+        PyObject *chosen = NULL;
+        if (call[1] != NULL && call[2] != NULL)
+            chosen = PyObject_Vectorcall(PyTuple_GET_ITEM(ctx, CTX_BATCH_FOR), call, 4, NULL);
+        Py_XDECREF(call[1]);
+        Py_XDECREF(call[2]);
+        if (chosen == NULL)
+            goto unlock;
+        if (chosen == Py_None) {
+            Py_DECREF(chosen);
+            goto fallback;
+        }
+        if (!PyTuple_CheckExact(chosen) || PyTuple_GET_SIZE(chosen) != 2) {
+            Py_DECREF(chosen);
+            PyErr_SetString(PyExc_TypeError, "send_fast: batch_without_waiting must give (batch, wake)");
+            goto unlock;
+        }
+        batch = Py_NewRef(PyTuple_GET_ITEM(chosen, 0));
+        wake = PyTuple_GET_ITEM(chosen, 1) == Py_True;
+        Py_DECREF(chosen);
+        /* From here on the batch is open and the record must join it: any fallback leaves it to
+         * Accumulator.append, which finds the same batch (the sticky or open one) and appends there. */
+        if (Py_TYPE(batch) != batch_type || SLOT(batch, off_closed) != Py_False)
+            goto fallback;
+        batch_size = slot_int(batch, off_size);
+        limit = slot_int(batch, off_limit);
+        if (batch_size < 0 || limit < 0)
+            goto fallback;
+    }
     long long max_ts = slot_int(batch, off_max_ts);
     long long n_records = slot_int(batch, off_count), base_ts = slot_int(batch, off_base_ts);
     long long max_record = slot_int(batch, off_max_record);
     PyObject *buf = SLOT(batch, off_buf), *batch_result = SLOT(batch, off_result);
-    if (batch_size < 0 || limit < 0 || n_records < 1 || base_ts < 0 || max_record < 0 || buf == NULL ||
-        !PyByteArray_CheckExact(buf) || batch_result == NULL)
-        goto fallback; /* a batch's first record (count 0) sets its base timestamp, in Python */
-    if (batch_size + size >= limit)
-        goto fallback; /* a new batch, or this one full: the Python code decides and wakes the sender */
+    if (n_records < 0 || max_record < 0 || buf == NULL || !PyByteArray_CheckExact(buf) || batch_result == NULL ||
+        (n_records > 0 && base_ts < 0))
+        goto fallback;
+    PyObject *new_base = NULL; /* a batch's first record sets its base timestamp */
+    if (n_records == 0) {
+        base_ts = timestamp;
+        new_base = ts_obj != Py_None ? Py_NewRef(ts_obj) : PyLong_FromLongLong(timestamp);
+        if (new_base == NULL)
+            goto unlock;
+    }
     PyObject *waiters = NULL;
     if (callback != Py_None) {
         /* BatchResult.add(future, callback, True) without its lock: a batch still open (and this is,
          * under the accumulator's lock) cannot be completed, so only appends can race with this one. */
-        if (Py_TYPE(batch_result) != result_type || SLOT(batch_result, off_finished) != Py_False)
+        if (Py_TYPE(batch_result) != result_type || SLOT(batch_result, off_finished) != Py_False ||
+            (waiters = SLOT(batch_result, off_waiters)) == NULL || !PyList_CheckExact(waiters)) {
+            Py_XDECREF(new_base);
             goto fallback;
-        waiters = SLOT(batch_result, off_waiters);
-        if (waiters == NULL || !PyList_CheckExact(waiters))
-            goto fallback;
+        }
     }
 
     /* Everything that can fail comes first; the batch changes only once nothing can. */
@@ -574,20 +623,32 @@ speedups_send_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto failed;
         Py_CLEAR(waiter);
     }
-    /* Nothing fails from here on. */
+    /* Nothing fails from here on but closing a batch this record filled. */
     Py_SET_SIZE(buf, want);
     PyByteArray_AS_STRING(buf)[want] = '\0';
     write_record(PyByteArray_AS_STRING(buf) + had, &v, (Py_ssize_t)n_records);
     set_slot(batch, off_count, new_count);
     set_slot(batch, off_size, new_size);
+    if (new_base != NULL)
+        set_slot(batch, off_base_ts, new_base);
     if (new_max != NULL)
         set_slot(batch, off_max_record, new_max);
     if (timestamp > max_ts)
         set_slot(batch, off_max_ts, Py_NewRef(ts));
     Py_DECREF(ts);
     result = future;
+    if (batch_size + size >= limit) {
+        PyObject *woken = PyObject_CallOneArg(PyTuple_GET_ITEM(ctx, CTX_CLOSE_FULL), batch);
+        if (woken == NULL)
+            Py_CLEAR(result);
+        else {
+            wake = wake || woken == Py_True;
+            Py_DECREF(woken);
+        }
+    }
     goto unlock;
 failed:
+    Py_XDECREF(new_base);
     Py_XDECREF(ts);
     Py_XDECREF(future);
     Py_XDECREF(index);
@@ -602,6 +663,7 @@ fallback:
     result = Py_NewRef(Py_None);
 unlock:
     Py_XDECREF(batch);
+    Py_DECREF(info);
     {
         /* Release even when an error is set: keep it aside across the call. */
         PyObject *type, *val, *tb;
@@ -616,6 +678,13 @@ unlock:
         }
         Py_DECREF(released);
         PyErr_Restore(type, val, tb);
+    }
+    if (wake && result != NULL) {
+        PyObject *woken = PyObject_CallNoArgs(PyTuple_GET_ITEM(ctx, CTX_WAKE));
+        if (woken == NULL)
+            Py_CLEAR(result);
+        else
+            Py_DECREF(woken);
     }
     return result;
 }

@@ -104,10 +104,13 @@ class Accumulator:
 
     def send_fast_parts(self) -> tuple[Any, ...]:
         """What the C shortcut through :meth:`append` reads (josef.speedups): this accumulator (for
-        ``closed``), its lock's acquire and release, the open batch per (topic, partition) and the
-        sticky batch per topic. It only ever adds a record to an open batch that stays below its
-        limit; everything else (a new batch, a full one, a wait for memory) is left to append()."""
-        return self, self._lock.acquire, self._lock.release, self._open, self._sticky
+        ``closed``), its lock's acquire and release, the open batch per (topic, partition), the sticky
+        batch per topic, and the three steps of :meth:`append` it calls rather than copies: choosing or
+        opening the batch when the open one has no room (:meth:`batch_without_waiting`), closing a
+        batch the record filled (:meth:`close_full`) and waking the sender. A wait for memory, and
+        everything else it does not handle, is left to append()."""
+        return (self, self._lock.acquire, self._lock.release, self._open, self._sticky,
+                self.batch_without_waiting, self.close_full, self._wake_sender)
 
     def append(
         self,
@@ -123,18 +126,7 @@ class Accumulator:
         with self._lock:
             if self.closed:
                 raise self.closed_error("send")
-            if partition is None:
-                batch = self._sticky.get(topic)
-                if batch is None or batch.closed or batch.size + size > batch.limit:
-                    batch, wake = self._next_sticky_batch(topic, batch, size, info)
-                else:
-                    wake = False
-            else:
-                batch = self._open.get((topic, partition))  # a plain tuple: cheaper than a TopicPartition
-                if batch is None or batch.size + size > batch.limit:
-                    batch, wake = self._new_batch(TopicPartition(topic, partition), batch, size)
-                else:
-                    wake = False
+            batch, wake = self._batch_for(topic, partition, size, info)
             timestamp = record[0]
             index = batch.count
             if not index:
@@ -150,15 +142,42 @@ class Accumulator:
             if callback is not None:
                 batch.result.add(future, callback, True)
             if batch.size >= batch.limit:
-                batch.closed = True
-                del self._open[batch.tp]
-                # A full batch goes at once, unless the sender looks again within a millisecond
-                # anyway: a wake-up costs a system call here and a GIL hand-off there.
-                wake = wake or self.sender_wakes_at - time.monotonic() > 0.001
-                self.sendable_events += 1
+                wake = self.close_full(batch) or wake
         if wake:
             self._wake_sender()
         return future
+
+    def _batch_for(self, topic: str, partition: int | None, size: int, info: TopicInfo) -> tuple[ProducerBatch, bool]:
+        """The batch a record of ``size`` bytes joins (``partition`` None: the topic's sticky one), opened
+        when the open one has no room, and whether the sender must be woken (lock held; may wait for
+        memory)."""
+        if partition is None:
+            batch = self._sticky.get(topic)
+            if batch is None or batch.closed or batch.size + size > batch.limit:
+                return self._next_sticky_batch(topic, batch, size, info)
+            return batch, False
+        batch = self._open.get((topic, partition))  # a plain tuple: cheaper than a TopicPartition
+        if batch is None or batch.size + size > batch.limit:
+            return self._new_batch(TopicPartition(topic, partition), batch, size)
+        return batch, False
+
+    def batch_without_waiting(
+        self, topic: str, partition: int, size: int, info: TopicInfo
+    ) -> tuple[ProducerBatch, bool] | None:
+        """:meth:`_batch_for` for the C shortcut (``partition`` -1: sticky; lock held): None, with
+        nothing changed, when it might have to wait for memory."""
+        if self.available < max(self._limits.get(topic, self.batch_size), size + HEADER_SIZE):
+            return None
+        return self._batch_for(topic, None if partition < 0 else partition, size, info)
+
+    def close_full(self, batch: ProducerBatch) -> bool:
+        """Close a batch its last record filled (lock held); whether the sender must be woken for it."""
+        batch.closed = True
+        del self._open[batch.tp]
+        self.sendable_events += 1
+        # A full batch goes at once, unless the sender looks again within a millisecond
+        # anyway: a wake-up costs a system call here and a GIL hand-off there.
+        return self.sender_wakes_at - time.monotonic() > 0.001
 
     # Records appended per hold of the lock by append_many(): long enough to amortize taking it,
     # short enough that the sender thread can drain full batches while a big call goes on.
