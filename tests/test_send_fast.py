@@ -108,22 +108,26 @@ def test_large_batches_grow_their_buffer_as_the_python_path_writes_it(cluster: M
     assert fast == _run(cluster, False, calls, **{"batch.size": 200_000})
 
 
-def test_many_records_take_the_shortcut_and_keep_their_order(
-    cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def appended(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many records ``Accumulator.append`` (the Python path) has added: ``appended[0]``."""
+    count = [0]
+    python_append = josef._core.accumulator.Accumulator.append
+
+    def counting_append(self: josef._core.accumulator.Accumulator, *args: Any) -> RecordFuture:
+        count[0] += 1
+        return python_append(self, *args)
+
+    monkeypatch.setattr(josef._core.accumulator.Accumulator, "append", counting_append)
+    return count
+
+
+def test_many_records_take_the_shortcut_and_keep_their_order(cluster: MockCluster, appended: list[int]) -> None:
     """Every record of a long run is added by the C shortcut, including those that open a batch or
     fill one (it asks the Python accumulator to choose or close the batch, and appends itself);
     per-partition order and every offset come out as the Python path gives them."""
     calls = [{"value": b"v%d" % i, "key": None if i % 3 else b"k%d" % (i % 7), "partition": None,
               "timestamp_ms": 1_700_000_000_000 + i, "headers": None, "callback": i % 5 == 0} for i in range(3000)]
-    appended = [0]
-    python_append = josef._core.accumulator.Accumulator.append
-
-    def counting_append(self: josef._core.accumulator.Accumulator, *args: Any) -> RecordFuture:
-        appended[0] += 1
-        return python_append(self, *args)
-
-    monkeypatch.setattr(josef._core.accumulator.Accumulator, "append", counting_append)
     fast = _run(cluster, True, calls)
     in_python = appended[0]
     slow = _run(cluster, False, calls)
@@ -322,20 +326,12 @@ def test_async_send_in_c_falls_back_when_closed_and_leaves_a_subclass_send_alone
 
 
 def test_a_record_that_would_wait_for_memory_goes_to_the_python_path(
-    cluster: MockCluster, monkeypatch: pytest.MonkeyPatch
+    cluster: MockCluster, appended: list[int]
 ) -> None:
     """With ``buffer.memory`` too small for the records in flight, a batch the shortcut would open
     is left to ``Accumulator.append``, which waits; records larger than a batch go alone. Every
     record arrives, in order per partition, whichever path took it."""
     calls = [(i % PARTITIONS, b"k%d" % i, bytes([i % 251]) * (200 + i * 37 % 1_300)) for i in range(400)]
-    appended = [0]
-    python_append = josef._core.accumulator.Accumulator.append
-
-    def counting_append(self: josef._core.accumulator.Accumulator, *args: Any) -> RecordFuture:
-        appended[0] += 1
-        return python_append(self, *args)
-
-    monkeypatch.setattr(josef._core.accumulator.Accumulator, "append", counting_append)
     topic = f"tight-{next(_topics)}"
     cluster.create_topic(topic, PARTITIONS)
     with _producer(cluster, True, **{"buffer.memory": 4_000, "linger.ms": 1}) as producer:
