@@ -289,11 +289,13 @@ speedups_append_records(PyObject *self, PyObject *args)
 /* ---- send_fast: Producer.send() and Accumulator.append() for the common record ------------------
  *
  * The record is bytes or None for key and value, no headers, a valid or absent timestamp, an
- * absent or valid partition, a topic whose metadata is known, and the open batch it goes to has
- * room to spare (it does not become full). Then, under the accumulator's lock taken once, the
- * record joins the batch exactly as the Python code would add it, and a RecordFuture is returned.
- * Anything else returns None before changing any state, and send() goes on in Python: the Python
- * code is the definition, this is a shortcut through it (tests compare the batches both build). */
+ * absent or valid partition, and a topic whose metadata is known. Then, under the accumulator's lock
+ * taken once, the record joins its batch exactly as the Python code would add it, and a RecordFuture
+ * is returned. When the open batch has no room, the accumulator's own Python code chooses or opens the
+ * next one (batch_without_waiting) and closes one the record fills (close_full): those decisions are
+ * never copied here. Anything else, a wait for memory included, returns None before changing any
+ * state, and send() goes on in Python: the Python code is the definition, this is a shortcut through
+ * it (tests compare the batches both build). */
 
 static PyTypeObject *future_type = NULL; /* josef.future.RecordFuture, a tuple subclass */
 static PyTypeObject *batch_type = NULL;  /* josef._core.batch.ProducerBatch, with __slots__ */
