@@ -1,8 +1,9 @@
 """The asyncio front end: the same core as :class:`josef.Producer`, awaited instead of blocked on.
 
-``AsyncProducer`` owns a ``Producer`` and adds no logic of its own: what could block the
-event loop (waiting for metadata or buffer memory, flush, close, transaction calls) runs in
-the loop's default executor, everything else is the synchronous fast path.
+``AsyncProducer`` owns a ``Producer`` and adds no logic of its own: a wait for buffer memory is
+awaited on the loop (the sender thread says when memory comes back); what else could block it
+(waiting for metadata, flush, close, transaction calls) runs in the loop's default executor;
+everything else is the synchronous fast path.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class AsyncProducer:
         """Queue a record: ``await send(...)`` returns once it is queued; await the result for its metadata.
 
         On the event loop when nothing has to be waited for (the same call as :meth:`josef.Producer.send`,
-        no executor hop); in the loop's executor when metadata or buffer memory may have to be. In the
+        no executor hop); a wait for buffer memory is awaited on the loop, one for metadata in the loop's
+        executor. In the
         common case (see ``Producer.try_send``) the record is queued by the call itself and what it
         returns is already done: awaiting costs next to nothing, and no coroutine is made per record.
         Either way, await it (or pass it to ``asyncio.create_task``), as any coroutine."""

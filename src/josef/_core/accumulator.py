@@ -166,9 +166,15 @@ class Accumulator:
     ) -> tuple[ProducerBatch, bool] | None:
         """:meth:`_batch_for` for the C shortcut (``partition`` -1: sticky; lock held): None, with
         nothing changed, when it might have to wait for memory."""
-        if self.available < max(self._limits.get(topic, self.batch_size), size + HEADER_SIZE):
+        if self.available < self._reservation(topic, size)[1]:
             return None
         return self._batch_for(topic, None if partition < 0 else partition, size, info)
+
+    def _reservation(self, topic: str, size: int) -> tuple[int, int]:
+        """A new batch's limit for ``topic`` and the ``buffer.memory`` it reserves for a first record of
+        ``size`` bytes: what :meth:`_new_batch` takes, and what :meth:`batch_without_waiting` checks is free."""
+        limit = self._limits.get(topic, self.batch_size)
+        return limit, max(limit, size + HEADER_SIZE)
 
     def close_full(self, batch: ProducerBatch) -> bool:
         """Close a batch its last record filled (lock held); whether the sender must be woken for it."""
@@ -370,8 +376,7 @@ class Accumulator:
         if full is not None:
             full.closed = True
             del self._open[tp]
-        limit = self._limits.get(tp[0], self.batch_size)
-        need = max(limit, size + HEADER_SIZE)
+        limit, need = self._reservation(tp[0], size)
         if self.available < need:
             deadline = time.monotonic() + self.max_block
             self._wait_for_memory(need, deadline, self.max_block)
